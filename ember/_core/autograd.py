@@ -1,0 +1,359 @@
+"""The reverse-mode autograd engine, grad-mode switches, hooks and custom Functions."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import heapq
+import weakref
+
+from ember._core.errors import EmberError
+from ember._core.primitive import STATE, Context, Node, Primitive, check_finite
+from ember._core.primitive import _edge as edge_of
+from ember._core.tensor import Tensor
+
+
+# ---- grad mode ----------------------------------------------------------------------------
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Context manager / decorator turning graph recording on or off."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.previous = STATE.grad_enabled
+        STATE.grad_enabled = self.mode  # like PyTorch, also works as a plain function call
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        STATE.grad_enabled = self.previous
+        return False
+
+    def __call__(self, function):
+        STATE.grad_enabled = self.previous  # used as a decorator: set the mode per call only
+        return _GradMode(self.mode)(function)
+
+
+class _GradMode(contextlib.ContextDecorator):
+    def __init__(self, mode: bool):
+        self.mode = mode
+
+    def __enter__(self):
+        self.previous = STATE.grad_enabled
+        STATE.grad_enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        STATE.grad_enabled = self.previous
+        return False
+
+
+def no_grad():
+    """Context manager / decorator: operations inside record no graph."""
+    return _GradMode(False)
+
+
+def enable_grad():
+    """Context manager / decorator: record the graph even inside `no_grad`."""
+    return _GradMode(True)
+
+
+def is_grad_enabled() -> bool:
+    return STATE.grad_enabled
+
+
+# ---- hooks ----------------------------------------------------------------------------------
+class RemovableHandle:
+    """Returned by `register_hook`; `.remove()` unregisters the hook."""
+
+    def __init__(self, hooks: list, hook):
+        self._hooks = hooks
+        self._hook = hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def register_hook(tensor: Tensor, hook):
+    if not tensor.requires_grad:
+        raise EmberError("cannot register a hook on a tensor that does not require grad")
+    if tensor._node is None:
+        if tensor._hooks is None:
+            tensor._hooks = []
+        hooks = tensor._hooks
+    else:
+        node = tensor._node
+        if node.hooks is None:
+            node.hooks = {}
+        hooks = node.hooks.setdefault(tensor._index, [])
+    hooks.append(hook)
+    return RemovableHandle(hooks, hook)
+
+
+def retain_grad(tensor: Tensor):
+    if tensor._node is None:
+        return
+    ref = weakref.ref(tensor)
+
+    def keep(grad):
+        target = ref()
+        if target is not None:
+            target.grad = grad if target.grad is None else target.grad + grad
+
+    register_hook(tensor, keep)
+
+
+# ---- the engine -----------------------------------------------------------------------------
+def _ops():
+    from ember.ops import elementwise, reduce
+
+    return elementwise, reduce
+
+
+def _fit_to_edge(grad: Tensor, shape, np_dtype) -> Tensor:
+    """Reduce a broadcast gradient to the operand's shape and cast it to the operand's dtype."""
+    elementwise, reduce = _ops()
+    if grad._data.shape != shape:
+        grad = reduce.sum_to_shape(grad, shape)
+    if grad._data.dtype != np_dtype:
+        grad = elementwise.astype(grad, np_dtype)
+    return grad
+
+
+def _as_gradient(value, like: Tensor) -> Tensor:
+    if value is None:
+        if like._data.size != 1:
+            raise EmberError(f"backward on a tensor of shape {like.shape} needs `gradient` "
+                             f"(the vector in the vector-Jacobian product); only scalar "
+                             f"outputs get an implicit gradient of 1")
+        return Tensor(like._device.xp.ones_like(like._data), like._device)
+    if not isinstance(value, Tensor):
+        value = Tensor(like._device.xp.asarray(value, dtype=like._data.dtype), like._device)
+    if value._data.shape != like._data.shape:
+        raise EmberError(f"gradient has shape {value.shape} but the output has shape "
+                         f"{like.shape}")
+    return value
+
+
+def run_backward(outputs, gradients, retain_graph: bool, create_graph: bool, capture=None):
+    """Propagate `gradients` from `outputs` back through the graph.
+
+    Without `capture`, leaf gradients accumulate into `.grad`. With `capture` (a list of
+    tensors), their gradients are returned instead and `.grad` is left alone.
+    """
+    node_grads: dict[Node, list] = {}
+    leaf_grads: dict[int, list] = {}  # id(leaf) -> [leaf, grad]
+    heap = []
+    captured_nodes = {}
+    if capture is not None:
+        for position, tensor in enumerate(capture):
+            if tensor._node is not None:
+                captured_nodes.setdefault((tensor._node, tensor._index), []).append(position)
+    results = [None] * (len(capture) if capture is not None else 0)
+
+    def send(target, index, grad):
+        if index < 0:
+            entry = leaf_grads.get(id(target))
+            if entry is None:
+                leaf_grads[id(target)] = [target, grad]
+            else:
+                entry[1] = entry[1] + grad
+            return
+        slots = node_grads.get(target)
+        if slots is None:
+            slots = node_grads[target] = [None] * len(target.out_meta)
+            heapq.heappush(heap, (-target.seq, target))
+        slots[index] = grad if slots[index] is None else slots[index] + grad
+
+    with _GradMode(create_graph):
+        for output, gradient in zip(outputs, gradients):
+            if not output.requires_grad:
+                raise EmberError("element of the outputs does not require grad and has no "
+                                 "grad_fn; did you call it inside no_grad or on a detached "
+                                 "tensor?")
+            grad = _as_gradient(gradient, output)
+            if output._node is None:
+                send(output, -1, grad)
+            else:
+                send(output._node, output._index, grad)
+        while heap:
+            _, node = heapq.heappop(heap)
+            grads = node_grads.pop(node)
+            if node.hooks:
+                for index, hooks in node.hooks.items():
+                    for hook in hooks:
+                        if grads[index] is not None:
+                            replaced = hook(grads[index])
+                            grads[index] = replaced if replaced is not None else grads[index]
+            for index, grad in enumerate(grads):
+                positions = captured_nodes.get((node, index))
+                if positions:
+                    for position in positions:
+                        results[position] = grad
+            ctx = node.ctx
+            if ctx is None:
+                raise EmberError(
+                    f"backward through {node.prim.name} a second time, but its saved values "
+                    f"were freed after the first backward; pass retain_graph=True to the "
+                    f"first backward() if you need to run it twice")
+            for index, grad in enumerate(grads):
+                if grad is None:
+                    shape, np_dtype = node.out_meta[index]
+                    grads[index] = Tensor(node.device.xp.zeros(shape, np_dtype), node.device)
+            input_grads = node.prim.vjp(ctx, *grads)
+            if STATE.anomaly:
+                check_finite(node.prim, [g._data for g in input_grads if g is not None],
+                             "backward")
+            if not retain_graph:
+                node.ctx = None
+            for edge, grad in zip(node.edges, input_grads):
+                if edge is None or grad is None:
+                    continue
+                target, index, shape, np_dtype = edge
+                send(target, index, _fit_to_edge(grad, shape, np_dtype))
+
+    for leaf, grad in leaf_grads.values():
+        if leaf._hooks:
+            for hook in leaf._hooks:
+                replaced = hook(grad)
+                grad = replaced if replaced is not None else grad
+        if capture is None:
+            if not create_graph:
+                grad = grad.detach()
+            leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+    if capture is not None:
+        for position, tensor in enumerate(capture):
+            if tensor._node is None and id(tensor) in leaf_grads:
+                results[position] = leaf_grads[id(tensor)][1]
+    return results
+
+
+def _as_list(value):
+    if isinstance(value, Tensor):
+        return [value]
+    return list(value)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Compute gradients of `tensors` and accumulate them into the leaves' `.grad`."""
+    outputs = _as_list(tensors)
+    gradients = [None] * len(outputs) if grad_tensors is None else _as_list(grad_tensors)
+    retain = create_graph if retain_graph is None else retain_graph
+    if inputs is not None:
+        inputs = _as_list(inputs)
+        grads = run_backward(outputs, gradients, retain, create_graph, capture=inputs)
+        for tensor, grad in zip(inputs, grads):
+            if grad is not None:
+                grad = grad if create_graph else grad.detach()
+                tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+        return
+    run_backward(outputs, gradients, retain, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of `outputs` with respect to `inputs`, returned (not accumulated).
+
+    >>> import ember
+    >>> x = ember.tensor(3.0, requires_grad=True)
+    >>> (g,) = ember.autograd.grad(x ** 3, x, create_graph=True)
+    >>> ember.autograd.grad(g, x)[0].item()   # d2/dx2 x^3 = 6x
+    18.0
+    """
+    outputs = _as_list(outputs)
+    input_list = _as_list(inputs)
+    for position, tensor in enumerate(input_list):
+        if not isinstance(tensor, Tensor) or not tensor.requires_grad:
+            raise EmberError(f"autograd.grad: input {position} does not require grad")
+    gradients = [None] * len(outputs) if grad_outputs is None else _as_list(grad_outputs)
+    retain = create_graph if retain_graph is None else retain_graph
+    results = run_backward(outputs, gradients, retain, create_graph, capture=input_list)
+    for position, result in enumerate(results):
+        if result is None and not allow_unused:
+            raise EmberError(f"autograd.grad: input {position} was not used to compute the "
+                             f"outputs; pass allow_unused=True to get None for it")
+        if result is not None and not create_graph:
+            results[position] = result.detach()
+    return tuple(results)
+
+
+# ---- custom functions -------------------------------------------------------------------------
+class FunctionCtx:
+    """The `ctx` of a custom Function: save tensors in forward, read them in backward."""
+
+    def __init__(self):
+        self.saved_tensors = ()
+        self.needs_input_grad = ()
+
+    def save_for_backward(self, *tensors):
+        self.saved_tensors = tensors
+
+
+class _FunctionPrimitive(Primitive):
+    name = "custom_function"
+
+    def __init__(self, function_class):
+        self.function_class = function_class
+        self.name = function_class.__name__
+
+    def vjp(self, ctx, *gys):
+        grads = self.function_class.backward(ctx.residuals, *gys)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        return grads
+
+
+class Function:
+    """A custom differentiable operation, like PyTorch's `torch.autograd.Function`.
+
+    >>> import ember
+    >>> class Cube(ember.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x ** 3
+    ...     @staticmethod
+    ...     def backward(ctx, gy):
+    ...         (x,) = ctx.saved_tensors
+    ...         return gy * 3 * x ** 2
+    >>> x = ember.tensor(2.0, requires_grad=True)
+    >>> Cube.apply(x).backward(); x.grad.item()
+    12.0
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with _GradMode(False):
+            result = cls.forward(ctx, *args, **kwargs)
+        outputs = (result,) if isinstance(result, Tensor) else tuple(result)
+        if not (STATE.grad_enabled and any(ctx.needs_input_grad)):
+            return result
+        prim = _primitive_for(cls)
+        edges = tuple(edge_of(a) for a in args)
+        requires = tuple(o._data.dtype.kind in "fV" for o in outputs)
+        node = Node(prim, edges, outputs[0]._device, requires,
+                    tuple((o._data.shape, o._data.dtype) for o in outputs))
+        node.ctx = Context(args, kwargs, tuple(o._data for o in outputs), ctx, node)
+        linked = []
+        for index, output in enumerate(outputs):
+            tensor = Tensor(output._data, output._device, requires[index])
+            if requires[index]:
+                tensor._node, tensor._index = node, index
+            linked.append(tensor)
+        return linked[0] if isinstance(result, Tensor) else tuple(linked)
+
+
+@functools.lru_cache(maxsize=None)
+def _primitive_for(function_class):
+    return _FunctionPrimitive(function_class)
+
