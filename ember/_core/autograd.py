@@ -200,10 +200,14 @@ def run_backward(outputs, gradients, retain_graph: bool, create_graph: bool, cap
                 if grad is None:
                     shape, np_dtype = node.out_meta[index]
                     grads[index] = Tensor(node.device.xp.zeros(shape, np_dtype), node.device)
-            input_grads = node.prim.vjp(ctx, *grads)
+            outer, STATE.backward_of = STATE.backward_of, node.prim.name
+            try:
+                input_grads = node.prim.vjp(ctx, *grads)
+            finally:
+                STATE.backward_of = outer
             if STATE.anomaly:
                 check_finite(node.prim, [g._data for g in input_grads if g is not None],
-                             "backward")
+                             f"backward of {node.prim.name}")
             if not retain_graph:
                 node.ctx = None
             for edge, grad in zip(node.edges, input_grads):

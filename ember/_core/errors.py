@@ -43,4 +43,5 @@ def describe(value) -> str:
     shape = getattr(value, "shape", None)
     if shape is None:
         return f"{type(value).__name__} {value!r}"
-    return f"shape {tuple(shape)} {value.dtype} on {getattr(value, 'device', 'cpu')}"
+    dtype = getattr(value.dtype, "name", value.dtype)
+    return f"shape {tuple(shape)} {dtype}"

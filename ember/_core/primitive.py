@@ -20,19 +20,20 @@ import numpy as np
 from ember._core import dtypes
 from ember._core.device import CPU
 from ember._core.errors import (AnomalyError, DeviceError, EmberError, ShapeError,
-                                user_frame)
+                                describe, user_frame)
 from ember._core.tensor import Tensor
 
 
 class _State:
     """Process-wide switches read on every `apply` (kept in one object for speed)."""
 
-    __slots__ = ("grad_enabled", "tracer", "anomaly")
+    __slots__ = ("grad_enabled", "tracer", "anomaly", "backward_of")
 
     def __init__(self):
         self.grad_enabled = True
         self.tracer = None
         self.anomaly = False
+        self.backward_of = None  # the primitive whose vjp is running (for anomaly messages)
 
 
 STATE = _State()
@@ -246,7 +247,7 @@ def explain_failure(prim, args, params, error) -> Exception:
         return precise
     except Exception:  # an infer rule that cannot run on these inputs: fall through
         pass
-    operands = ", ".join(repr(aval) for aval in avals)
+    operands = ", ".join(describe(aval) for aval in avals)
     kind = ShapeError if isinstance(error, ValueError) else EmberError
     return kind(f"{prim.name} failed on ({operands}) at {user_frame()}: {error}")
 
@@ -259,6 +260,8 @@ def check_finite(prim, arrays, phase: str):
         finite = (xp or _array_module(array)).isfinite(array)
         if not bool(finite.all()):
             what = "NaN" if bool((array != array).any()) else "Inf"
+            if STATE.backward_of is not None and phase == "forward":
+                phase = f"backward of {STATE.backward_of}"
             raise AnomalyError(f"detect_anomaly: {prim.name} produced {what} in {phase} "
                                f"(output shape {tuple(array.shape)}) at {user_frame()}")
 
@@ -271,5 +274,26 @@ def _array_module(array):
 
 def shape_error(op: str, message: str, *operands) -> ShapeError:
     """A ShapeError naming the op, the operands' shapes and the user's line."""
-    described = ", ".join(repr(op_value) for op_value in operands)
+    described = ", ".join(describe(value) for value in operands)
     return ShapeError(f"{op}: {message} (got {described}) at {user_frame()}")
+
+
+class tracing:
+    """Context manager that routes every `apply` call to `tracer.process(prim, args, params)`.
+
+    A tracer returns whatever stands for the result (symbolic Tensors for the compiler);
+    in-place writes reach `tracer.assign(target, value)`. Nested tracing restores the outer
+    tracer on exit.
+    """
+
+    def __init__(self, tracer):
+        self.tracer = tracer
+
+    def __enter__(self):
+        self.previous = STATE.tracer
+        STATE.tracer = self.tracer
+        return self.tracer
+
+    def __exit__(self, *exc):
+        STATE.tracer = self.previous
+        return False

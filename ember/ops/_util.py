@@ -21,10 +21,10 @@ def as_tensor(value, dtype=None) -> Tensor:
             return astype(value, dtype)
         return value
     np_dtype = dtypes.as_dtype(dtype).np if dtype is not None else None
-    if np_dtype is None and isinstance(value, float):
+    if np_dtype is None and type(value) is float:
         np_dtype = dtypes.default_float.np
     array = np.asarray(value, dtype=np_dtype)
-    if np_dtype is None and array.dtype == np.float64 and not isinstance(value, np.ndarray):
+    if np_dtype is None and array.dtype == np.float64 and not isinstance(value, (np.ndarray, np.generic)):
         array = array.astype(dtypes.default_float.np)  # Python floats become float32
     if array.dtype not in _NUMPY_OK:
         array = _convert_unsupported(array)
