@@ -3,9 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ember._core.autograd import (Function, FunctionCtx, RemovableHandle, backward,
-                                  enable_grad, grad, is_grad_enabled, no_grad,
-                                  set_grad_enabled)
+from ember._core.autograd import (
+    Function,
+    FunctionCtx,
+    RemovableHandle,
+    backward,
+    enable_grad,
+    grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from ember._core.errors import EmberError
 from ember._core.tensor import Tensor
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import functools
 
-from ember._core.autograd import _GradMode, grad as autograd_grad
+from ember._core.autograd import _GradMode
+from ember._core.autograd import grad as autograd_grad
 from ember._core.errors import EmberError
 from ember._core.tensor import Tensor
 from ember.ops._util import as_tensor

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from ember._core import dtypes
-from ember._core.device import CPU, device as as_device
+from ember._core.device import CPU
+from ember._core.device import device as as_device
 from ember._core.errors import DTypeError
 from ember._core.tensor import Tensor
 

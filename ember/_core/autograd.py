@@ -104,19 +104,16 @@ def retain_grad(tensor: Tensor):
 
 
 # ---- the engine -----------------------------------------------------------------------------
-def _ops():
-    from ember.ops import elementwise, reduce
-
-    return elementwise, reduce
-
-
 def _fit_to_edge(grad: Tensor, shape, np_dtype) -> Tensor:
     """Reduce a broadcast gradient to the operand's shape and cast it to the operand's dtype."""
-    elementwise, reduce = _ops()
     if grad._data.shape != shape:
-        grad = reduce.sum_to_shape(grad, shape)
+        from ember.ops.reduce import sum_to_shape  # ops sit above _core: import on use
+
+        grad = sum_to_shape(grad, shape)
     if grad._data.dtype != np_dtype:
-        grad = elementwise.astype(grad, np_dtype)
+        from ember.ops.elementwise import astype
+
+        grad = astype(grad, np_dtype)
     return grad
 
 
@@ -141,31 +138,19 @@ def run_backward(outputs, gradients, retain_graph: bool, create_graph: bool, cap
     Without `capture`, leaf gradients accumulate into `.grad`. With `capture` (a list of
     tensors), their gradients are returned instead and `.grad` is left alone.
     """
-    node_grads: dict[Node, list] = {}
-    leaf_grads: dict[int, list] = {}  # id(leaf) -> [leaf, grad]
+    node_grads = {}  # Node -> list of gradients, one per output
+    leaf_grads = {}  # id(leaf) -> [leaf, gradient]
     heap = []
-    captured_nodes = {}
+    captured = {}
     if capture is not None:
         for position, tensor in enumerate(capture):
             if tensor._node is not None:
-                captured_nodes.setdefault((tensor._node, tensor._index), []).append(position)
-    results = [None] * (len(capture) if capture is not None else 0)
-
-    def send(target, index, grad):
-        if index < 0:
-            entry = leaf_grads.get(id(target))
-            if entry is None:
-                leaf_grads[id(target)] = [target, grad]
-            else:
-                entry[1] = entry[1] + grad
-            return
-        slots = node_grads.get(target)
-        if slots is None:
-            slots = node_grads[target] = [None] * len(target.out_meta)
-            heapq.heappush(heap, (-target.seq, target))
-        slots[index] = grad if slots[index] is None else slots[index] + grad
-
-    with _GradMode(create_graph):
+                captured.setdefault((tensor._node, tensor._index), []).append(position)
+    results = [None] * len(capture) if capture is not None else None
+    state = STATE
+    previous_mode = state.grad_enabled
+    state.grad_enabled = create_graph
+    try:
         for output, gradient in zip(outputs, gradients):
             if not output.requires_grad:
                 raise EmberError("element of the outputs does not require grad and has no "
@@ -173,22 +158,17 @@ def run_backward(outputs, gradients, retain_graph: bool, create_graph: bool, cap
                                  "tensor?")
             grad = _as_gradient(gradient, output)
             if output._node is None:
-                send(output, -1, grad)
+                _send_leaf(leaf_grads, output, grad)
             else:
-                send(output._node, output._index, grad)
+                _send(node_grads, heap, output._node, output._index, grad)
         while heap:
-            _, node = heapq.heappop(heap)
+            node = heapq.heappop(heap)[1]
             grads = node_grads.pop(node)
             if node.hooks:
-                for index, hooks in node.hooks.items():
-                    for hook in hooks:
-                        if grads[index] is not None:
-                            replaced = hook(grads[index])
-                            grads[index] = replaced if replaced is not None else grads[index]
-            for index, grad in enumerate(grads):
-                positions = captured_nodes.get((node, index))
-                if positions:
-                    for position in positions:
+                _run_node_hooks(node, grads)
+            if captured:
+                for index, grad in enumerate(grads):
+                    for position in captured.get((node, index), ()):
                         results[position] = grad
             ctx = node.ctx
             if ctx is None:
@@ -196,16 +176,14 @@ def run_backward(outputs, gradients, retain_graph: bool, create_graph: bool, cap
                     f"backward through {node.prim.name} a second time, but its saved values "
                     f"were freed after the first backward; pass retain_graph=True to the "
                     f"first backward() if you need to run it twice")
-            for index, grad in enumerate(grads):
-                if grad is None:
-                    shape, np_dtype = node.out_meta[index]
-                    grads[index] = Tensor(node.device.xp.zeros(shape, np_dtype), node.device)
-            outer, STATE.backward_of = STATE.backward_of, node.prim.name
+            if len(grads) > 1:  # a single output always received its gradient
+                _zero_fill(node, grads)
+            outer, state.backward_of = state.backward_of, node.prim.name
             try:
                 input_grads = node.prim.vjp(ctx, *grads)
             finally:
-                STATE.backward_of = outer
-            if STATE.anomaly:
+                state.backward_of = outer
+            if state.anomaly:
                 check_finite(node.prim, [g._data for g in input_grads if g is not None],
                              f"backward of {node.prim.name}")
             if not retain_graph:
@@ -214,22 +192,71 @@ def run_backward(outputs, gradients, retain_graph: bool, create_graph: bool, cap
                 if edge is None or grad is None:
                     continue
                 target, index, shape, np_dtype = edge
-                send(target, index, _fit_to_edge(grad, shape, np_dtype))
-
-    for leaf, grad in leaf_grads.values():
-        if leaf._hooks:
-            for hook in leaf._hooks:
-                replaced = hook(grad)
-                grad = replaced if replaced is not None else grad
-        if capture is None:
-            if not create_graph:
-                grad = grad.detach()
-            leaf.grad = grad if leaf.grad is None else leaf.grad + grad
-    if capture is not None:
-        for position, tensor in enumerate(capture):
-            if tensor._node is None and id(tensor) in leaf_grads:
-                results[position] = leaf_grads[id(tensor)][1]
+                if grad._data.shape != shape or grad._data.dtype != np_dtype:
+                    grad = _fit_to_edge(grad, shape, np_dtype)
+                if index < 0:
+                    _send_leaf(leaf_grads, target, grad)
+                else:
+                    _send(node_grads, heap, target, index, grad)
+    finally:
+        state.grad_enabled = previous_mode
+    if capture is None:
+        _accumulate_leaves(leaf_grads, create_graph)
+        return None
+    for position, tensor in enumerate(capture):
+        if tensor._node is None and id(tensor) in leaf_grads:
+            results[position] = _run_leaf_hooks(tensor, leaf_grads[id(tensor)][1])
     return results
+
+
+def _send(node_grads, heap, node, index, grad):
+    slots = node_grads.get(node)
+    if slots is None:
+        slots = node_grads[node] = [None] * len(node.out_meta)
+        heapq.heappush(heap, (-node.seq, node))
+    slots[index] = grad if slots[index] is None else slots[index] + grad
+
+
+def _send_leaf(leaf_grads, leaf, grad):
+    entry = leaf_grads.get(id(leaf))
+    if entry is None:
+        leaf_grads[id(leaf)] = [leaf, grad]
+    else:
+        entry[1] = entry[1] + grad
+
+
+def _run_node_hooks(node, grads):
+    for index, hooks in node.hooks.items():
+        for hook in hooks:
+            if grads[index] is not None:
+                replaced = hook(grads[index])
+                grads[index] = replaced if replaced is not None else grads[index]
+
+
+def _run_leaf_hooks(leaf, grad):
+    for hook in leaf._hooks or ():
+        replaced = hook(grad)
+        grad = replaced if replaced is not None else grad
+    return grad
+
+
+def _zero_fill(node, grads):
+    for index, grad in enumerate(grads):
+        if grad is None:
+            shape, np_dtype = node.out_meta[index]
+            grads[index] = Tensor(node.device.xp.zeros(shape, np_dtype), node.device)
+
+
+def _accumulate_leaves(leaf_grads, create_graph):
+    for leaf, grad in leaf_grads.values():
+        grad = _run_leaf_hooks(leaf, grad)
+        if create_graph:
+            leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+        elif leaf.grad is None:
+            leaf.grad = Tensor(grad._data, grad._device)
+        else:
+            # No graph to record: add the raw arrays (a fresh array, so no aliasing).
+            leaf.grad = Tensor(leaf.grad._data + grad._data, grad._device)
 
 
 def _as_list(value):
@@ -357,7 +384,7 @@ class Function:
         return linked[0] if isinstance(result, Tensor) else tuple(linked)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _primitive_for(function_class):
     return _FunctionPrimitive(function_class)
 

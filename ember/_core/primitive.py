@@ -19,8 +19,14 @@ import numpy as np
 
 from ember._core import dtypes
 from ember._core.device import CPU
-from ember._core.errors import (AnomalyError, DeviceError, EmberError, ShapeError,
-                                describe, user_frame)
+from ember._core.errors import (
+    AnomalyError,
+    DeviceError,
+    EmberError,
+    ShapeError,
+    describe,
+    user_frame,
+)
 from ember._core.tensor import Tensor
 
 
@@ -178,6 +184,7 @@ def apply(prim: Primitive, *args, **params):
     state = STATE
     if state.tracer is not None:
         return state.tracer.process(prim, args, params)
+    # This function is the eager hot path: every line here costs on every op.
     device = None
     needs_grad = False
     raw = []
@@ -188,7 +195,8 @@ def apply(prim: Primitive, *args, **params):
             elif arg._device is not device:
                 raise _device_error(prim, args)
             raw.append(arg._data)
-            needs_grad = needs_grad or arg.requires_grad
+            if arg.requires_grad:
+                needs_grad = True
         else:
             raw.append(arg)
     if device is None:
@@ -202,29 +210,41 @@ def apply(prim: Primitive, *args, **params):
     residuals = None
     if prim.saves_residuals:
         result, residuals = result
-    single = not isinstance(result, (tuple, list))
-    outputs_data = (result,) if single else tuple(result)
-    if device is CPU:
-        outputs_data = tuple(out if type(out) is np.ndarray else np.asarray(out)
-                             for out in outputs_data)
+    if type(result) is tuple or type(result) is list:
+        return _wrap_many(prim, args, params, result, residuals, device, needs_grad)
+    if device is CPU and type(result) is not np.ndarray:
+        result = np.asarray(result)  # NumPy returns scalars for 0-d results
     if state.anomaly:
-        check_finite(prim, outputs_data, "forward")
+        check_finite(prim, (result,), "forward")
     if needs_grad and state.grad_enabled and prim.differentiable:
-        out_requires_grad = tuple(out.dtype.kind in "fV" for out in outputs_data)
-        node = Node(prim, tuple(_edge(arg) for arg in args), device, out_requires_grad,
-                    tuple((out.shape, out.dtype) for out in outputs_data))
-        node.ctx = Context(args, params, outputs_data, residuals, node)
-        outputs = []
-        for index, out in enumerate(outputs_data):
-            tensor = Tensor(out, device, out_requires_grad[index])
-            if out_requires_grad[index]:
-                tensor._node = node
-                tensor._index = index
-            outputs.append(tensor)
-        return outputs[0] if single else tuple(outputs)
-    if single:
-        return Tensor(outputs_data[0], device)
+        return _link(prim, args, params, (result,), residuals, device)[0]
+    return Tensor(result, device)
+
+
+def _wrap_many(prim, args, params, results, residuals, device, needs_grad):
+    outputs_data = tuple(out if device is not CPU or type(out) is np.ndarray
+                         else np.asarray(out) for out in results)
+    if STATE.anomaly:
+        check_finite(prim, outputs_data, "forward")
+    if needs_grad and STATE.grad_enabled and prim.differentiable:
+        return _link(prim, args, params, outputs_data, residuals, device)
     return tuple(Tensor(out, device) for out in outputs_data)
+
+
+def _link(prim, args, params, outputs_data, residuals, device) -> tuple:
+    """Create the autograd node for one primitive application and its output Tensors."""
+    out_requires_grad = tuple(out.dtype.kind in "fV" for out in outputs_data)
+    node = Node(prim, tuple(_edge(arg) for arg in args), device, out_requires_grad,
+                tuple((out.shape, out.dtype) for out in outputs_data))
+    node.ctx = Context(args, params, outputs_data, residuals, node)
+    outputs = []
+    for index, out in enumerate(outputs_data):
+        tensor = Tensor(out, device, out_requires_grad[index])
+        if out_requires_grad[index]:
+            tensor._node = node
+            tensor._index = index
+        outputs.append(tensor)
+    return tuple(outputs)
 
 
 def _device_error(prim, args) -> DeviceError:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from ember._core import dtypes
-from ember._core.device import CPU, Device, device as as_device
+from ember._core.device import CPU, Device
+from ember._core.device import device as as_device
 from ember._core.errors import DeviceError, DTypeError, EmberError
 
 
@@ -23,7 +24,7 @@ class Tensor:
     """
 
     __slots__ = ("_data", "_device", "requires_grad", "grad", "_node", "_index", "_hooks",
-                 "name", "__weakref__")
+                 "__weakref__")
     __array_priority__ = 1000  # make `ndarray + Tensor` defer to Tensor.__radd__
 
     def __init__(self, data, device: Device = CPU, requires_grad: bool = False):
@@ -34,7 +35,6 @@ class Tensor:
         self._node = None
         self._index = 0
         self._hooks = None
-        self.name = None
 
     # ---- metadata -------------------------------------------------------------------
     @property

@@ -6,7 +6,7 @@ import numpy as np
 from ember._core import dtypes
 from ember._core.device import CPU
 from ember._core.errors import DTypeError, user_frame
-from ember._core.primitive import AbstractValue, apply
+from ember._core.primitive import AbstractValue
 from ember._core.tensor import Tensor
 
 _SCALARS = (bool, int, float)
@@ -24,7 +24,8 @@ def as_tensor(value, dtype=None) -> Tensor:
     if np_dtype is None and type(value) is float:
         np_dtype = dtypes.default_float.np
     array = np.asarray(value, dtype=np_dtype)
-    if np_dtype is None and array.dtype == np.float64 and not isinstance(value, (np.ndarray, np.generic)):
+    typed_source = isinstance(value, (np.ndarray, np.generic))
+    if np_dtype is None and array.dtype == np.float64 and not typed_source:
         array = array.astype(dtypes.default_float.np)  # Python floats become float32
     if array.dtype not in _NUMPY_OK:
         array = _convert_unsupported(array)

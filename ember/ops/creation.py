@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ember._core import dtypes
-from ember._core.device import CPU, device as as_device, device_of_array
+from ember._core.device import CPU, device_of_array
+from ember._core.device import device as as_device
 from ember._core.errors import DTypeError, user_frame
 from ember._core.tensor import Tensor
 from ember.ops import movement

@@ -21,7 +21,7 @@ from ember.ops import movement
 from ember.ops._util import binary_operands, unary_float
 from ember.ops.creation import tril
 from ember.ops.elementwise import where
-from ember.ops.linalg import _swap_last, diagonal, matmul
+from ember.ops.linalg import _swap_last, matmul
 from ember.ops.reduce import max as reduce_max
 from ember.ops.reduce import sum as reduce_sum
 
@@ -46,13 +46,14 @@ def _lapack(op: str, hint: str, function, *arrays, **kwargs):
     try:
         result = function(*arrays, **kwargs)
     except np.linalg.LinAlgError as error:  # CuPy raises NumPy's class too
-        raise LinAlgError(f"{op}: {error} at {user_frame()}; {hint}") from None
+        advice = f"; {hint}" if hint else ""
+        raise LinAlgError(f"{op}: {error} at {user_frame()}{advice}") from None
     if isinstance(result, tuple):
         return tuple(part.astype(dtype, copy=False) for part in result)
     return result.astype(dtype, copy=False)
 
 
-_SINGULAR = "the matrix is singular (or nearly); check its rank, or use pinv / lstsq"
+_SINGULAR = "the matrix is singular: check its rank, or use linalg.pinv"
 
 
 def _identity(like: Tensor, size: int) -> Tensor:
@@ -166,9 +167,9 @@ class Qr(Primitive):
         # copyltu(M) the symmetric matrix with M's lower triangle.
         q, r = ctx.output(0), ctx.output(1)
         m, n = ctx.inputs[0].shape[-2:]
-        if m < n:
-            raise EmberError(f"qr: the gradient is implemented for m >= n only, got a "
-                             f"{m}x{n} matrix")
+        if m < n or (m > n and ctx.params["mode"] == "complete"):
+            raise EmberError(f"qr: the gradient is implemented for mode='reduced' with m >= n "
+                             f"only, got a {m}x{n} matrix in mode={ctx.params['mode']!r}")
         product = matmul(r, _swap_last(gr)) - matmul(_swap_last(gq), q)
         product = tril(product) + _swap_last(tril(product, k=-1))
         combined = gq + matmul(q, product)
@@ -176,18 +177,19 @@ class Qr(Primitive):
 
 
 class Svd(Primitive):
-    """Thin SVD: U (..., M, K), S (..., K) descending, Vh (..., K, N), K = min(M, N)."""
+    """SVD: U (..., M, K), S (..., K) descending, Vh (..., K, N); K = min(M, N) for the thin
+    SVD, U and Vh square with `full_matrices`."""
 
-    def infer(self, x):
+    def infer(self, x, full_matrices):
         m, n = x.shape[-2:]
         k = min(m, n)
         batch = x.shape[:-2]
-        return (AbstractValue(batch + (m, k), x.dtype, x.device),
+        return (AbstractValue(batch + (m, m if full_matrices else k), x.dtype, x.device),
                 AbstractValue(batch + (k,), x.dtype, x.device),
-                AbstractValue(batch + (k, n), x.dtype, x.device))
+                AbstractValue(batch + (n if full_matrices else k, n), x.dtype, x.device))
 
-    def forward(self, xp, x):
-        return _lapack("svd", "", xp.linalg.svd, x, full_matrices=False)
+    def forward(self, xp, x, full_matrices):
+        return _lapack("svd", "", xp.linalg.svd, x, full_matrices=full_matrices)
 
     def vjp(self, ctx, gu, gs, gvh):
         # Townsend (2016), "Differentiating the singular value decomposition". Valid for
@@ -196,6 +198,9 @@ class Svd(Primitive):
         u, s, vh = ctx.output(0), ctx.output(1), ctx.output(2)
         v, gv = _swap_last(vh), _swap_last(gvh)
         m, n = ctx.inputs[0].shape[-2:]
+        if ctx.params["full_matrices"] and m != n:
+            raise EmberError("svd: the gradient needs full_matrices=False for non-square "
+                             "matrices (the extra singular vectors are not unique)")
         k = s.shape[-1]
         gaps = _safe_reciprocal_gaps(s * s)  # 1 / (s_j^2 - s_i^2)
         ut_gu = matmul(_swap_last(u), gu)
@@ -277,7 +282,8 @@ def inv(x, /) -> Tensor:
     """Inverse of each square matrix.
 
     >>> import ember
-    >>> ember.linalg.inv(ember.tensor([[2.0, 0.0], [0.0, 4.0]]))
+    >>> from ember import linalg
+    >>> linalg.inv(ember.tensor([[2.0, 0.0], [0.0, 4.0]]))
     tensor([[0.5 , 0.  ],
             [0.  , 0.25]])
     """
@@ -288,18 +294,19 @@ def solve(x1, x2, /) -> Tensor:
     """X with x1 @ X = x2; a 1-d x2 is one right-hand side (Array API semantics).
 
     >>> import ember
-    >>> ember.linalg.solve(ember.tensor([[2.0, 0.0], [0.0, 4.0]]), ember.tensor([1.0, 1.0]))
+    >>> from ember import linalg
+    >>> linalg.solve(ember.tensor([[2.0, 0.0], [0.0, 4.0]]), ember.tensor([1.0, 1.0]))
     tensor([0.5 , 0.25])
     """
     a, b = binary_operands(unary_float(x1), unary_float(x2))
     a = _matrices(a, "solve")
+    rhs = b
     vector = b.ndim == 1
     if vector:
         b = movement.reshape(b, (-1, 1))
     if b.ndim < 2 or b.shape[-2] != a.shape[-1]:
-        raise shape_error("solve", f"x2 of shape {tuple(x2.shape)} does not fit x1 of shape "
-                          f"{a.shape}: expected (..., {a.shape[-1]}, K) or "
-                          f"({a.shape[-1]},)", a, b)
+        raise shape_error("solve", f"x2 does not fit x1: expected x2 of shape ({a.shape[-1]},) "
+                          f"or (..., {a.shape[-1]}, K)", a, rhs)
     broadcast_shapes(a.shape[:-2], b.shape[:-2], op="solve")
     out = apply(SOLVE, a, b)
     return movement.squeeze(out, -1) if vector else out
@@ -320,7 +327,8 @@ def cholesky(x, /, *, upper: bool = False) -> Tensor:
     upper factor U = L.mT with `upper=True`). Only the lower triangle of x is read.
 
     >>> import ember
-    >>> ember.linalg.cholesky(ember.tensor([[4.0, 2.0], [2.0, 2.0]]))
+    >>> from ember import linalg
+    >>> linalg.cholesky(ember.tensor([[4.0, 2.0], [2.0, 2.0]]))
     tensor([[2., 0.],
             [1., 1.]])
     """
@@ -338,14 +346,14 @@ def qr(x, /, *, mode: str = "reduced") -> QRResult:
 
 
 def svd(x, /, *, full_matrices: bool = False) -> SVDResult:
-    """Thin SVD x = U @ diag(S) @ Vh with S descending.
+    """SVD x = U @ diag(S) @ Vh with S descending; thin (K = min(M, N)) by default, as the
+    gradient needs (the Array API's default is full_matrices=True).
 
     Gradients assume distinct singular values and a loss that does not depend on the signs
     of the singular vectors (e.g. functions of S, of U @ diag(S) @ Vh, or of U @ U.mT).
     """
-    if full_matrices:
-        raise EmberError("svd: only full_matrices=False is supported (the thin SVD)")
-    return SVDResult(*apply(SVD, _matrices(x, "svd", square=False)))
+    return SVDResult(*apply(SVD, _matrices(x, "svd", square=False),
+                            full_matrices=bool(full_matrices)))
 
 
 def svdvals(x, /) -> Tensor:
@@ -401,7 +409,3 @@ def matrix_power(x, n: int, /) -> Tensor:
     if result is None:
         return movement.broadcast_to(_identity(x, x.shape[-1]), x.shape)
     return result
-
-
-def _trace_of(x: Tensor) -> Tensor:
-    return reduce_sum(diagonal(x), axis=-1)

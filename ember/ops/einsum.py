@@ -35,8 +35,8 @@ class Einsum(Primitive):
     def infer(self, *operands, subscripts):
         terms, output = _split(subscripts)
         sizes = {}
-        for term, operand in zip(terms, operands):
-            sizes.update(zip(term, operand.shape))
+        for term, operand in zip(terms, operands, strict=True):
+            sizes.update(zip(term, operand.shape, strict=True))
         return AbstractValue(tuple(sizes[letter] for letter in output), operands[0].dtype,
                              operands[0].device)
 
@@ -52,15 +52,15 @@ class Einsum(Primitive):
         terms, output = _split(ctx.params["subscripts"])
         operands = ctx.inputs
         sizes = {}
-        for term, operand in zip(terms, operands):
-            sizes.update(zip(term, operand.shape))
+        for term, operand in zip(terms, operands, strict=True):
+            sizes.update(zip(term, operand.shape, strict=True))
         grads = []
         for index, term in enumerate(terms):
             if ctx.node.edges[index] is None:
                 grads.append(None)
                 continue
-            others = [(output, gy)] + [(t, o) for i, (t, o) in enumerate(zip(terms, operands))
-                                       if i != index]
+            others = [(output, gy)] + [(t, o) for i, (t, o) in
+                                       enumerate(zip(terms, operands, strict=True)) if i != index]
             grads.append(_operand_grad(term, others, sizes, gy))
         return tuple(grads)
 
@@ -119,12 +119,12 @@ def _normalize(subscripts: str, operands: list):
     used = set(subscripts)
     spare = [letter for letter in _LETTERS if letter not in used]
     broadcast_ndim = 0
-    for term, operand in zip(terms, operands):
+    for term, operand in zip(terms, operands, strict=True):
         if "..." in term:
             broadcast_ndim = max(broadcast_ndim, operand.ndim - len(term) + 3)
     ellipsis = "".join(spare[:broadcast_ndim])
     expanded = []
-    for term, operand in zip(terms, operands):
+    for term, operand in zip(terms, operands, strict=True):
         if "..." in term:
             count = operand.ndim - len(term) + 3
             term = term.replace("...", ellipsis[broadcast_ndim - count:] if count > 0 else "")
@@ -148,8 +148,8 @@ def _normalize(subscripts: str, operands: list):
 
 def _letter_sizes(terms, operands) -> dict:
     sizes = {}
-    for term, operand in zip(terms, operands):
-        for letter, size in zip(term, operand.shape):
+    for term, operand in zip(terms, operands, strict=True):
+        for letter, size in zip(term, operand.shape, strict=True):
             known = sizes.get(letter, 1)
             if size != known and 1 not in (size, known):
                 shapes = ", ".join(str(o.shape) for o in operands)
@@ -166,10 +166,11 @@ def einsum(subscripts: str, /, *operands) -> Tensor:
     (diagonals, 'ii->i'), and '...' for broadcast axes. Differentiable in every operand.
 
     >>> import ember
+    >>> from ember import linalg
     >>> a, b = ember.ones((2, 3)), ember.ones((3, 4))
-    >>> ember.einsum('ij,jk->ik', a, b).shape
+    >>> linalg.einsum('ij,jk->ik', a, b).shape
     (2, 4)
-    >>> ember.einsum('ii', ember.eye(3))
+    >>> linalg.einsum('ii', ember.eye(3))
     tensor(3.)
     """
     tensors = [o if isinstance(o, Tensor) else as_tensor(o) for o in operands]
@@ -179,7 +180,7 @@ def einsum(subscripts: str, /, *operands) -> Tensor:
     tensors = [cast(t, target) for t in tensors]
     terms, output = _normalize(subscripts, tensors)
     sizes = _letter_sizes(terms, tensors)
-    for position, (term, tensor) in enumerate(zip(terms, tensors)):
+    for position, (term, tensor) in enumerate(zip(terms, tensors, strict=True)):
         shape = tuple(sizes[letter] for letter in term)
         if shape != tensor.shape:
             tensors[position] = movement.broadcast_to(tensor, shape)

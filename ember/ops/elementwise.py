@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ember._core import dtypes
 from ember._core.primitive import AbstractValue, Primitive, apply
 from ember._core.shapes import broadcast_shapes
 from ember._core.tensor import Tensor
-from ember.ops._util import aval_of, as_tensor, binary_operands, unary_float
+from ember.ops._util import as_tensor, aval_of, binary_operands, unary_float
 from ember.ops.logic import equal, greater, greater_equal, less, less_equal
 
 
@@ -29,12 +31,17 @@ class Binary(Primitive):
 
     np_name = ""
 
+    def __init__(self):
+        self.numpy_function = getattr(np, self.np_name, None)
+
     def infer(self, x1, x2):
         a, b = aval_of(x1), aval_of(x2)
         shape = broadcast_shapes(a.shape, b.shape, op=self.name)
         return AbstractValue(shape, dtypes.promote_types(a.dtype, b.dtype), a.device)
 
     def forward(self, xp, x1, x2):
+        if xp is np:  # skips a getattr on the hottest path; same function either way
+            return self.numpy_function(x1, x2)
         return getattr(xp, self.np_name)(x1, x2)
 
 
@@ -465,6 +472,9 @@ def _any_unary(prim):
 
 def _binary(prim):
     def function(x1, x2):
+        # Same-dtype tensors need no promotion: skip straight to dispatch (the common case).
+        if type(x1) is Tensor and type(x2) is Tensor and x1._data.dtype is x2._data.dtype:
+            return apply(prim, x1, x2)
         return apply(prim, *binary_operands(x1, x2))
 
     function.__name__ = prim.name

@@ -1,10 +1,11 @@
 """Indexing: NumPy-style `x[key]`, `x[key] = value` and the out-of-place `index_put`.
 
-Two primitives carry every indexing op (the gather/scatter family in `scatter.py` too):
-`Index` (out = x[key]) and `IndexPut` (out = a copy of x with out[key] = values, or
-+= values with duplicates adding up). Each one's vjp is the other, so gradients of any order
-work. A key travels as a hashable `spec` (a param, so the compiler can cache on it) whose
-integer index arrays are the primitive's extra tensor inputs. A spec entry is one of:
+Three primitives carry every indexing op (the gather/scatter family in `scatter.py` too):
+`Index` (out = x[key]), its transpose `IndexScatter` (zeros with out[key] += values,
+repeated indices adding up) and `IndexPut` (a copy of x with out[key] = values, or +=).
+Their vjps are each other, so gradients of any order work. A key travels as a hashable
+`spec` (a param, so the compiler can cache on it) whose integer index arrays are the
+primitive's extra tensor inputs. A spec entry is one of:
 
     int                  an integer index, already non-negative
     None                 a new axis
@@ -67,10 +68,10 @@ def _entry(entry, x: Tensor, op: str):
     if isinstance(entry, (bool, np.bool_)):
         raise InvalidIndex(f"{op}: a scalar boolean index is not supported at {user_frame()}; "
                            f"use None to add an axis")
-    if not isinstance(entry, (Tensor, list, tuple, np.ndarray)) and hasattr(entry, "__index__"):
-        return operator.index(entry)
     if isinstance(entry, (Tensor, list, tuple, np.ndarray)):
         return as_index_tensor(entry, x, op)
+    if hasattr(entry, "__index__"):
+        return operator.index(entry)
     raise InvalidIndex(f"{op}: cannot index with {type(entry).__name__} at {user_frame()}; "
                        f"use ints, slices, None, ..., or integer/boolean tensors")
 
@@ -199,57 +200,63 @@ def indexed_shape(shape: tuple, spec: tuple, index_shapes, op: str = "getitem") 
 
 
 # ---- backend helpers (forward only) -----------------------------------------------------------
-def _flat_positions(xp, shape: tuple, key: tuple):
-    """Flat offset (into a C-contiguous array of `shape`) of every element `key` selects.
+def _entry_axes(spec: tuple, ndim: int) -> list:
+    """The axis of x each spec entry indexes (None for None and Ellipsis)."""
+    consumed = sum(entry is not None and entry is not Ellipsis for entry in spec)
+    axes, axis = [], 0
+    for entry in spec:
+        if entry is Ellipsis:
+            axis += ndim - consumed
+        axes.append(None if entry is None or entry is Ellipsis else axis)
+        axis += entry is not None and entry is not Ellipsis
+    return axes
 
-    Built axis by axis from zero-stride broadcast coordinate grids, so the memory is
-    O(ndim * selected), never O(x.size) as `arange(x.size).reshape(shape)[key]` would be.
+
+def _flat_positions(xp, shape: tuple, spec: tuple, indices) -> object:
+    """Flat offset (into a C-contiguous array of `shape`) of every element x[key] selects.
+
+    Per axis, the key is applied to that axis's coordinate grid (size 1 on every other axis,
+    whose entries become `:` or zeros), giving a small array that broadcasts against the
+    result; the offsets are their sum. Nothing of x's size is built, and no large fancy
+    indexing runs (indexing a zero-stride full-size view instead measured 20x slower).
     """
+    entry_axes = _entry_axes(spec, len(shape))
     positions = xp.zeros((), dtype=xp.int64)
     stride = 1
     for axis in reversed(range(len(shape))):
         grid_shape = [1] * len(shape)
         grid_shape[axis] = shape[axis]
-        grid = xp.arange(shape[axis], dtype=xp.int64).reshape(grid_shape) * stride
-        positions = positions + xp.broadcast_to(grid, shape)[key]
+        grid = (xp.arange(shape[axis], dtype=xp.int64) * stride).reshape(grid_shape)
         stride *= shape[axis]
-    if not shape:
-        positions = xp.broadcast_to(positions, shape)[key]
-    return positions
+        arrays = iter(indices)
+        key = []
+        for entry, entry_axis in zip(spec, entry_axes):
+            own = entry_axis == axis or entry_axis is None
+            if isinstance(entry, str):
+                index = next(arrays)
+                key.append(index if own else xp.zeros((1,) * index.ndim, dtype=xp.int64))
+            elif own:
+                key.append(slice(*entry) if isinstance(entry, tuple) else entry)
+            else:
+                key.append(0 if isinstance(entry, int) else slice(None))
+        positions = positions + grid[tuple(key)]
+    return xp.broadcast_to(positions, indexed_shape(shape, spec, [i.shape for i in indices]))
 
 
-def _accumulate(xp, out, positions, values):
-    """out.flat[positions] += values with duplicates adding up, in place (out is C-contiguous).
+def _add_at(xp, out, spec: tuple, indices, values):
+    """out[key] += values in place, repeated indices adding up (out is C-contiguous).
 
-    Floats sum through `bincount` (float64 accumulation; one pass, much faster than the
-    unbuffered `add.at`): straight into an out-sized buffer when the update is dense, else
-    over the unique positions only. Integers use sorted segment sums via cumsum differences,
-    which are exact in integer arithmetic (float64 would round int64 beyond 2**53).
+    `add.at` on the flat view with a 1-d index: NumPy >= 1.25 runs that through its fast
+    ufunc.at path, measured (NumPy 2.4, 1.3M updates into 6.4M floats) at 3 ms against 10 ms
+    for `bincount` and 110 ms for sort + segment sums; CuPy does it with atomics. Integers
+    add exactly, unlike a float64 bincount.
     """
-    flat = out.reshape(-1)
-    positions = positions.reshape(-1)
-    values = values.reshape(-1)
-    if positions.size == 0:
+    if not indices:
+        out[build_key(spec, indices)] += values  # a basic key selects each element once
         return
-    if values.dtype.kind in "fV":
-        weights = values.astype(xp.float64)
-        if positions.size * 4 >= flat.size:
-            flat += xp.bincount(positions, weights, minlength=flat.size).astype(flat.dtype)
-            return
-        unique, inverse = xp.unique(positions, return_inverse=True)
-        sums = xp.bincount(inverse.reshape(-1), weights, minlength=unique.size)
-        flat[unique] = (flat[unique] + sums).astype(flat.dtype)
-        return
-    order = xp.argsort(positions)
-    ordered = positions[order]
-    starts = xp.flatnonzero(xp.concatenate([xp.ones(1, dtype=bool),
-                                            ordered[1:] != ordered[:-1]]))
-    totals = xp.cumsum(values[order].astype(xp.int64))
-    ends = xp.concatenate([starts[1:], xp.asarray([ordered.size])]) - 1
-    sums = totals[ends]
-    sums[1:] -= totals[ends[:-1]]
-    unique = ordered[starts]
-    flat[unique] = (flat[unique] + sums).astype(flat.dtype)
+    positions = _flat_positions(xp, out.shape, spec, indices)
+    values = xp.broadcast_to(values, positions.shape)
+    xp.add.at(out.reshape(-1), positions.reshape(-1), values.reshape(-1))
 
 
 # ---- primitives -------------------------------------------------------------------------------
@@ -269,14 +276,31 @@ class Index(Primitive):
         return AbstractValue(shape, x.dtype, x.device)
 
     def forward(self, xp, x, *indices, spec):
+        if len(indices) == 1 and spec[-1] == ARRAY and all(e == FULL_SLICE for e in spec[:-1]):
+            # x[:, :, index]: `take` measured 3x faster than the general fancy-indexing path
+            return xp.take(x, indices[0], axis=len(spec) - 1)
         return x[build_key(spec, indices)]
 
     def vjp(self, ctx, gy):
         x, *indices = ctx.inputs
-        xp = gy._device.xp
-        zeros = Tensor(xp.broadcast_to(xp.zeros((), gy._data.dtype), x.shape), gy._device)
-        gx = apply(INDEX_PUT, zeros, gy, *indices, spec=ctx.params["spec"], accumulate=True)
+        gx = apply(INDEX_SCATTER, gy, *indices, spec=ctx.params["spec"], shape=x.shape)
         return (gx,) + (None,) * len(indices)
+
+
+class IndexScatter(Primitive):
+    """out = zeros of `shape` with out[key] += values: Index's transpose (and its vjp)."""
+
+    def infer(self, values, *indices, spec, shape):
+        return AbstractValue(shape, values.dtype, values.device)
+
+    def forward(self, xp, values, *indices, spec, shape):
+        out = xp.zeros(shape, dtype=values.dtype)
+        _add_at(xp, out, spec, indices, values)
+        return out
+
+    def vjp(self, ctx, gy):
+        indices = ctx.inputs[1:]
+        return (apply(INDEX, gy, *indices, spec=ctx.params["spec"]),) + (None,) * len(indices)
 
 
 class IndexPut(Primitive):
@@ -291,15 +315,14 @@ class IndexPut(Primitive):
         return AbstractValue(x.shape, x.dtype, x.device)
 
     def forward(self, xp, x, values, *indices, spec, accumulate):
-        out = x.copy()  # C-contiguous, also when x is a broadcast view
-        key = build_key(spec, indices)
-        if not accumulate:
-            out[key] = values
-        elif not indices:
-            out[key] += values  # a basic key selects each element once: no duplicates
+        # empty + assign instead of x.copy(): copying a zero-stride broadcast view (pad's
+        # fill value) measured 8x slower than assigning it.
+        out = xp.empty(x.shape, dtype=x.dtype)
+        out[...] = x
+        if accumulate:
+            _add_at(xp, out, spec, indices, values)
         else:
-            positions = _flat_positions(xp, out.shape, key)
-            _accumulate(xp, out, positions, xp.broadcast_to(values, positions.shape))
+            out[build_key(spec, indices)] = values
         return out
 
     def vjp(self, ctx, gy):
@@ -314,11 +337,11 @@ class IndexPut(Primitive):
         return (gx, gvalues) + (None,) * len(indices)
 
 
-INDEX, INDEX_PUT = Index(), IndexPut()
+INDEX, INDEX_SCATTER, INDEX_PUT = Index(), IndexScatter(), IndexPut()
 
 
 # ---- public functions -------------------------------------------------------------------------
-def _tensor(x) -> Tensor:
+def tensor_of(x) -> Tensor:
     return x if isinstance(x, Tensor) else as_tensor(x)
 
 
@@ -333,12 +356,12 @@ def getitem(x, key) -> Tensor:
     tensor([[ 4,  7],
             [ 8, 11]])
     """
-    x = _tensor(x)
+    x = tensor_of(x)
     spec, indices = parse_key(x, key, "getitem")
     return apply(INDEX, x, *indices, spec=spec)
 
 
-def _values_for(x: Tensor, values, op: str) -> Tensor:
+def values_for(x: Tensor, values, op: str) -> Tensor:
     if not isinstance(values, Tensor):
         return Tensor(x._device.xp.asarray(values, dtype=x._data.dtype), x._device)
     if values._device is not x._device:
@@ -358,13 +381,9 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     ...                 accumulate=True)
     tensor([2., 0., 1., 0.])
     """
-    x = _tensor(x)
+    x = tensor_of(x)
     spec, index_tensors = parse_key(x, indices, "index_put")
-    values = _values_for(x, values, "index_put")
-    target = indexed_shape(x.shape, spec, [i.shape for i in index_tensors], "index_put")
-    if broadcast_shapes(values.shape, target, op="index_put") != target:
-        raise ShapeError(f"index_put: values of shape {values.shape} do not broadcast to the "
-                         f"indexed shape {target} at {user_frame()}")
+    values = values_for(x, values, "index_put")
     return apply(INDEX_PUT, x, values, *index_tensors, spec=spec, accumulate=bool(accumulate))
 
 
@@ -396,7 +415,7 @@ def setitem(x: Tensor, key, value) -> None:
         if index._device is not x._device:
             raise DeviceError(f"setitem: index on {index._device} but the tensor is on "
                               f"{x._device} at {user_frame()}")
-    values = _values_for(x, value, "setitem")
+    values = values_for(x, value, "setitem")
     target = indexed_shape(x.shape, spec, [i.shape for i in indices], "setitem")
     if broadcast_shapes(values.shape, target, op="setitem") != target:
         raise ShapeError(f"setitem: value of shape {values.shape} does not broadcast to "
@@ -407,12 +426,20 @@ def setitem(x: Tensor, key, value) -> None:
         raise EmberError(f"setitem failed at {user_frame()}: {error}") from error
 
 
+def _iterate(x: Tensor):
+    # Explicit, so a 0-d tensor refuses iteration instead of silently yielding nothing.
+    if x.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor; use .item() to get its value")
+    return (getitem(x, i) for i in range(x.shape[0]))
+
+
 def bind_methods(tensor_class):
-    """Bind `x[key]`, `x[key] = v` and the PyTorch-style gather/scatter methods."""
+    """Bind `x[key]`, `x[key] = v`, iteration and the PyTorch-style gather/scatter methods."""
     from ember.ops import scatter
 
     tensor_class.__getitem__ = getitem
     tensor_class.__setitem__ = setitem
+    tensor_class.__iter__ = _iterate
     tensor_class.index_put = index_put
     scatter.bind_methods(tensor_class)
     return tensor_class

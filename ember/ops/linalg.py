@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 
 from ember._core import dtypes
+from ember._core.errors import ShapeError, user_frame
 from ember._core.primitive import AbstractValue, Primitive, apply, shape_error
 from ember._core.tensor import Tensor
 from ember.ops import movement
-from ember.ops._util import aval_of, as_tensor, binary_operands
+from ember.ops._util import as_tensor, aval_of, binary_operands
 from ember.ops.einsum import einsum
 from ember.ops.reduce import sum as reduce_sum
 
@@ -38,8 +39,9 @@ def _swap_last(x: Tensor) -> Tensor:
     return apply(movement.PERMUTE_DIMS, x, axes=axes)
 
 
-def _shape_text(shape) -> str:
-    return str(tuple(shape))
+def _matmul_error(a, b, reason: str) -> ShapeError:
+    return ShapeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not fit: "
+                      f"{reason} at {user_frame()}")
 
 
 class Matmul(Primitive):
@@ -48,28 +50,28 @@ class Matmul(Primitive):
 
     def infer(self, x1, x2):
         a, b = aval_of(x1), aval_of(x2)
-        shapes = f"{_shape_text(a.shape)} and {_shape_text(b.shape)}"
         if a.ndim == 0 or b.ndim == 0:
-            raise shape_error("matmul", f"operands must have at least 1 dimension, got "
-                              f"shapes {shapes}; use multiply (*) for scalars", a, b)
+            raise _matmul_error(a, b, "operands must have at least 1 dimension; use multiply "
+                                "(*) for scalars")
         inner_a = a.shape[-1]
         inner_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
         if inner_a != inner_b:
             where_b = "second-to-last" if b.ndim > 1 else "only"
-            raise shape_error("matmul", f"shapes {shapes} are not aligned: the last axis of "
-                              f"x1 has size {inner_a} but the {where_b} axis of x2 has size "
-                              f"{inner_b}", a, b)
+            raise _matmul_error(a, b, f"the last axis of x1 has size {inner_a} but the "
+                                f"{where_b} axis of x2 has size {inner_b}; they must be equal")
         batch_a, batch_b = a.shape[:-2], b.shape[:-2]
         batch = []
         for position in range(-max(len(batch_a), len(batch_b)), 0):
             da = batch_a[position] if len(batch_a) >= -position else 1
             db = batch_b[position] if len(batch_b) >= -position else 1
             if da != db and 1 not in (da, db):
-                raise shape_error("matmul", f"batch axes of shapes {shapes} cannot be "
-                                  f"broadcast together ({da} vs {db})", a, b)
-            batch.append(max(da, db) if 0 not in (da, db) else 0)
-        shape = tuple(batch) + a.shape[-2:-1] * (a.ndim > 1) + b.shape[-1:] * (b.ndim > 1)
-        return AbstractValue(shape, dtypes.promote_types(a.dtype, b.dtype), a.device)
+                raise _matmul_error(a, b, f"batch axes cannot be broadcast together ({da} vs "
+                                    f"{db} at axis {position - 2})")
+            batch.append(db if da == 1 else da)
+        rows = (a.shape[-2],) if a.ndim > 1 else ()
+        cols = (b.shape[-1],) if b.ndim > 1 else ()
+        return AbstractValue(tuple(batch) + rows + cols,
+                             dtypes.promote_types(a.dtype, b.dtype), a.device)
 
     def forward(self, xp, x1, x2):
         out = xp.matmul(x1, x2)
@@ -140,7 +142,8 @@ def matmul(x1, x2, /) -> Tensor:
     """Matrix product with Array API semantics (1-d promotion, broadcast batch axes).
 
     >>> import ember
-    >>> ember.matmul(ember.ones((2, 3)), ember.ones((3, 4))).shape
+    >>> from ember import linalg
+    >>> linalg.matmul(ember.ones((2, 3)), ember.ones((3, 4))).shape
     (2, 4)
     >>> (ember.ones((5, 2, 3)) @ ember.ones(3)).shape
     (5, 2)
@@ -163,9 +166,10 @@ def tensordot(x1, x2, /, *, axes=2) -> Tensor:
     of axis sequences).
 
     >>> import ember
-    >>> ember.tensordot(ember.ones((2, 3, 4)), ember.ones((3, 4, 5))).shape
+    >>> from ember import linalg
+    >>> linalg.tensordot(ember.ones((2, 3, 4)), ember.ones((3, 4, 5))).shape
     (2, 5)
-    >>> ember.tensordot(ember.ones((2, 3)), ember.ones((4, 3)), axes=([1], [1])).shape
+    >>> linalg.tensordot(ember.ones((2, 3)), ember.ones((4, 3)), axes=([1], [1])).shape
     (2, 4)
     """
     x1, x2 = binary_operands(_tensor(x1), _tensor(x2))
@@ -199,7 +203,8 @@ def vecdot(x1, x2, /, *, axis: int = -1) -> Tensor:
     """Dot products of vectors along `axis`, broadcasting the other axes.
 
     >>> import ember
-    >>> ember.vecdot(ember.ones((4, 3)), ember.ones(3))
+    >>> from ember import linalg
+    >>> linalg.vecdot(ember.ones((4, 3)), ember.ones(3))
     tensor([3., 3., 3., 3.])
     """
     x1, x2 = binary_operands(_tensor(x1), _tensor(x2))
@@ -212,14 +217,16 @@ def vecdot(x1, x2, /, *, axis: int = -1) -> Tensor:
     if x1.shape[axis] != x2.shape[axis]:
         raise shape_error("vecdot", f"axis {axis} has size {x1.shape[axis]} in {x1.shape} "
                           f"but {x2.shape[axis]} in {x2.shape}", x1, x2)
-    return reduce_sum(x1 * x2, axis=axis)
+    product = x1 * x2
+    return reduce_sum(product, axis=axis, dtype=product.dtype)
 
 
 def outer(x1, x2, /) -> Tensor:
     """Outer product of two vectors: out[i, j] = x1[i] * x2[j].
 
     >>> import ember
-    >>> ember.outer(ember.tensor([1, 2]), ember.tensor([1, 10, 100]))
+    >>> from ember import linalg
+    >>> linalg.outer(ember.tensor([1, 2]), ember.tensor([1, 10, 100]))
     tensor([[  1,  10, 100],
             [  2,  20, 200]])
     """
@@ -242,7 +249,8 @@ def cross(x1, x2, /, *, axis: int = -1) -> Tensor:
     """Cross product of 3-vectors along `axis` (other axes broadcast).
 
     >>> import ember
-    >>> ember.linalg.cross(ember.tensor([1.0, 0, 0]), ember.tensor([0.0, 1, 0]))
+    >>> from ember import linalg
+    >>> linalg.cross(ember.tensor([1.0, 0, 0]), ember.tensor([0.0, 1, 0]))
     tensor([0., 0., 1.])
     """
     x1, x2 = binary_operands(_tensor(x1), _tensor(x2))
@@ -260,7 +268,8 @@ def diagonal(x, /, *, offset: int = 0) -> Tensor:
     """Diagonal `offset` of the last two axes (Array API `linalg.diagonal`).
 
     >>> import ember
-    >>> ember.linalg.diagonal(ember.reshape(ember.arange(9), (3, 3)), offset=1)
+    >>> from ember import linalg
+    >>> linalg.diagonal(ember.reshape(ember.arange(9), (3, 3)), offset=1)
     tensor([1, 5])
     """
     x = _tensor(x)
@@ -273,7 +282,8 @@ def trace(x, /, *, offset: int = 0, dtype=None) -> Tensor:
     """Sum of diagonal `offset` of the last two axes (Array API `linalg.trace`).
 
     >>> import ember
-    >>> ember.linalg.trace(ember.eye(3))
+    >>> from ember import linalg
+    >>> linalg.trace(ember.eye(3))
     tensor(3.)
     """
     return reduce_sum(diagonal(x, offset=offset), axis=-1, dtype=dtype)

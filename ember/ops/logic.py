@@ -10,7 +10,7 @@ from ember._core.errors import DTypeError, user_frame
 from ember._core.primitive import AbstractValue, Primitive, apply
 from ember._core.shapes import broadcast_shapes
 from ember._core.tensor import Tensor
-from ember.ops._util import aval_of, as_tensor, binary_operands
+from ember.ops._util import as_tensor, aval_of, binary_operands
 
 _KINDS = {"any": "biufV", "bool": "b", "integer": "iu", "integer_or_bool": "biu",
           "numeric": "iufV", "floating": "fV"}

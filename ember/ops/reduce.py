@@ -23,7 +23,7 @@ class Reduction(Primitive):
 def _expand_back(ctx, value: Tensor) -> Tensor:
     """Reshape a reduced value so it broadcasts against the reduction's input."""
     x = ctx.inputs[0]
-    if ctx.params["keepdims"]:
+    if ctx.params["keepdims"] or value.ndim == 0:  # 0-d already broadcasts against anything
         return value
     return movement.reshape(value, reduced_shape(x.shape, ctx.params["axes"], True))
 

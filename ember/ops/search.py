@@ -1,10 +1,10 @@
-"""Searching, sorting and set functions: argmax/argmin, nonzero, searchsorted, count_nonzero,
-sort/argsort/topk/kthvalue and the unique_* family.
+"""Searching and sorting: argmax/argmin, nonzero, searchsorted, count_nonzero, and
+sort/argsort/topk/kthvalue (set functions live in `sets.py`).
 
 Only `sort` and `topk` have gradients: both move values through a permutation, so their vjp
 scatters the cotangent back to where each value came from. That scatter and its adjoint (a
 gather along an axis) are a primitive pair here, each the other's vjp, so double backward
-works. Everything else returns indices, counts or data-dependent sets: no gradient.
+works. Everything else returns indices or counts: no gradient.
 """
 from __future__ import annotations
 
@@ -18,16 +18,11 @@ from ember._core.shapes import normalize_axes, normalize_axis, reduced_shape
 from ember._core.tensor import Tensor
 from ember.ops._util import as_tensor, cast
 from ember.ops.movement import reshape, split, squeeze, stack
+from ember.ops.sets import unique
 
-__all__ = ["argmax", "argmin", "argsort", "count_nonzero", "kthvalue", "nonzero",
-           "searchsorted", "sort", "topk", "unique", "unique_all", "unique_counts",
-           "unique_inverse", "unique_values", "UniqueAllResult", "UniqueCountsResult",
-           "UniqueInverseResult", "ValuesIndices"]
+__all__ = ["ValuesIndices", "argmax", "argmin", "argsort", "count_nonzero", "kthvalue",
+           "nonzero", "searchsorted", "sort", "topk"]
 
-UniqueAllResult = namedtuple("UniqueAllResult", ["values", "indices", "inverse_indices",
-                                                 "counts"])
-UniqueCountsResult = namedtuple("UniqueCountsResult", ["values", "counts"])
-UniqueInverseResult = namedtuple("UniqueInverseResult", ["values", "inverse_indices"])
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
@@ -123,7 +118,9 @@ class TopK(Primitive):
 
     def forward(self, xp, x, k, axis, largest):
         order = _argsort(xp, x, axis, descending=largest)
-        indices = order[(slice(None),) * axis + (slice(0, k),)]
+        # A copy, not a view: the autograd node keeps `indices`, and a view would pin all of
+        # `order` (n indices per lane) in memory.
+        indices = xp.ascontiguousarray(order[(slice(None),) * axis + (slice(0, k),)])
         return x[_lane_index(xp, indices, axis)], indices
 
     def vjp(self, ctx, gy_values, gy_indices):
@@ -192,36 +189,10 @@ class Searchsorted(Primitive):
         return xp.searchsorted(x1, x2, side=side, sorter=sorter).astype(xp.int64, copy=False)
 
 
-class Unique(Primitive):
-    """Sorted distinct values of the flattened input (each NaN distinct), plus the requested
-    first-occurrence indices, inverse indices (shaped like the input) and counts."""
-
-    differentiable = False
-
-    def infer(self, x, return_index, return_inverse, return_counts):
-        values = AbstractValue((None,), x.dtype, x.device)
-        index = AbstractValue((None,), dtypes.int64, x.device)
-        inverse = AbstractValue(x.shape, dtypes.int64, x.device)
-        wanted = ((True, values), (return_index, index), (return_inverse, inverse),
-                  (return_counts, index))
-        return tuple(aval for flag, aval in wanted if flag)
-
-    def forward(self, xp, x, return_index, return_inverse, return_counts):
-        result = xp.unique(x.reshape(-1), return_index=return_index,
-                           return_inverse=return_inverse, return_counts=return_counts,
-                           equal_nan=False)
-        values, *extras = result if isinstance(result, tuple) else (result,)
-        extras = [extra.astype(xp.int64, copy=False) for extra in extras]
-        if return_inverse:
-            position = 1 if return_index else 0
-            extras[position] = extras[position].reshape(x.shape)
-        return (values, *extras)
-
-
 GATHER_ALONG_AXIS, SCATTER_ALONG_AXIS = GatherAlongAxis(), ScatterAlongAxis()
 SORT, TOPK, ARGSORT = Sort(), TopK(), Argsort()
 ARGMAX, ARGMIN = ArgExtreme("argmax"), ArgExtreme("argmin")
-COUNT_NONZERO, NONZERO, SEARCHSORTED, UNIQUE = CountNonzero(), Nonzero(), Searchsorted(), Unique()
+COUNT_NONZERO, NONZERO, SEARCHSORTED = CountNonzero(), Nonzero(), Searchsorted()
 
 
 # ---- searching --------------------------------------------------------------------------------
@@ -321,6 +292,7 @@ def _along_axis(function, x, axis, op):
 
 def sort(x, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Tensor:
     """Sorted copy along axis; differentiable (the gradient follows each value home).
+    `stable` is accepted for the Array API signature; sorted values do not depend on it.
 
     >>> import ember
     >>> ember.sort(ember.tensor([3.0, 1.0, 2.0]), descending=True)
@@ -353,11 +325,13 @@ def topk(x, k: int, /, *, axis: int = -1, largest: bool = True, sorted: bool = T
     >>> values, indices
     (tensor([4., 3.]), tensor([1, 2]))
     """
+    k = int(k)
+
     def run(t, a):
         if not 0 <= k <= t.shape[a]:
             raise shape_error("topk", f"k={k} is out of range for axis {a} of size "
                               f"{t.shape[a]}", t)
-        return apply(TOPK, t, k=int(k), axis=a, largest=bool(largest))
+        return apply(TOPK, t, k=k, axis=a, largest=bool(largest))
 
     (values, indices), scalar = _along_axis(run, x, axis, "topk")
     if scalar and k == 1:
@@ -380,71 +354,11 @@ def kthvalue(x, k: int, /, *, axis: int = -1, keepdims: bool = False):
     if x.ndim == 0:
         return ValuesIndices(values, indices)
     if k > 1:
-        values, indices = split(values, (k - 1,), axis=axis)[1], split(indices, (k - 1,),
-                                                                       axis=axis)[1]
+        values = split(values, (k - 1,), axis=axis)[1]
+        indices = split(indices, (k - 1,), axis=axis)[1]
     if not keepdims:
         values, indices = squeeze(values, axis), squeeze(indices, axis)
     return ValuesIndices(values, indices)
-
-
-# ---- set functions ----------------------------------------------------------------------------
-def _unique(x, index: bool, inverse: bool, counts: bool) -> tuple:
-    return apply(UNIQUE, _tensor(x), return_index=index, return_inverse=inverse,
-                 return_counts=counts)
-
-
-def unique_values(x, /) -> Tensor:
-    """Sorted distinct values of x (flattened); every NaN counts as distinct.
-
-    >>> import ember
-    >>> ember.unique_values(ember.tensor([3, 1, 3, 2]))
-    tensor([1, 2, 3])
-    """
-    return _unique(x, False, False, False)[0]
-
-
-def unique_counts(x, /) -> UniqueCountsResult:
-    """Distinct values and how often each occurs.
-
-    >>> import ember
-    >>> ember.unique_counts(ember.tensor([3, 1, 3])).counts
-    tensor([1, 2])
-    """
-    return UniqueCountsResult(*_unique(x, False, False, True))
-
-
-def unique_inverse(x, /) -> UniqueInverseResult:
-    """Distinct values and, for each element of x, the index of its value (x's shape):
-    `values[inverse_indices]` rebuilds x.
-
-    >>> import ember
-    >>> ember.unique_inverse(ember.tensor([3, 1, 3])).inverse_indices
-    tensor([1, 0, 1])
-    """
-    return UniqueInverseResult(*_unique(x, False, True, False))
-
-
-def unique_all(x, /) -> UniqueAllResult:
-    """Distinct values, first-occurrence indices, inverse indices and counts.
-
-    >>> import ember
-    >>> ember.unique_all(ember.tensor([3, 1, 3])).indices
-    tensor([1, 0])
-    """
-    return UniqueAllResult(*_unique(x, True, True, True))
-
-
-def unique(x, /, *, sorted: bool = True, return_inverse: bool = False,
-           return_counts: bool = False):
-    """PyTorch-style `unique`: the values, or (values[, inverse][, counts]). Results are always
-    sorted; `sorted` is accepted for compatibility.
-
-    >>> import ember
-    >>> ember.unique(ember.tensor([2, 2, 5]), return_counts=True)
-    (tensor([2, 5]), tensor([2, 1]))
-    """
-    result = _unique(x, False, bool(return_inverse), bool(return_counts))
-    return result[0] if len(result) == 1 else result
 
 
 # ---- Tensor methods ---------------------------------------------------------------------------

@@ -1,9 +1,9 @@
-"""Op-table rows for searching, sorting and set functions (ember/ops/search.py)."""
+"""Op-table rows for searching and sorting (ember/ops/search.py)."""
 from __future__ import annotations
 
 import numpy as np
 
-import ember
+from ember.ops import search
 from tests.ops.optable import OpSpec
 
 SHAPES = [((),), ((7,),), ((3, 5),), ((2, 3, 4),)]
@@ -75,12 +75,12 @@ def _sort_rows():
             tag = f"axis{axis}{'_desc' if descending else ''}"
             rows.append(OpSpec(
                 f"sort_{tag}",
-                lambda x, a=axis, d=descending: ember.sort(x, axis=a, descending=d),
+                lambda x, a=axis, d=descending: search.sort(x, axis=a, descending=d),
                 lambda x, a=axis, d=descending: _np_sort(x, a, d),
                 shapes, dtypes=NUMERIC, make=_distinct, double=True))
             rows.append(OpSpec(
                 f"argsort_{tag}",
-                lambda x, a=axis, d=descending: ember.argsort(x, axis=a, descending=d),
+                lambda x, a=axis, d=descending: search.argsort(x, axis=a, descending=d),
                 lambda x, a=axis, d=descending: _np_argsort(x, a, d),
                 shapes, dtypes=NUMERIC, make=_small_ints, grad=()))
     return rows
@@ -94,14 +94,14 @@ def _topk_rows():
                                      (-1, True, 0, [((3, 5),)])]:
         rows.append(OpSpec(
             f"topk_axis{axis}_k{k}{'' if largest else '_smallest'}",
-            lambda x, a=axis, k=k, big=largest: tuple(ember.topk(x, k, axis=a, largest=big)),
+            lambda x, a=axis, k=k, big=largest: tuple(search.topk(x, k, axis=a, largest=big)),
             lambda x, a=axis, k=k, big=largest: _np_topk(x, k, a, big),
             shapes, dtypes=NUMERIC, make=_distinct, double=True))
     rows.append(OpSpec(
-        "topk_ties", lambda x: tuple(ember.topk(x, 2)), lambda x: _np_topk(x, 2, -1, True),
+        "topk_ties", lambda x: tuple(search.topk(x, 2)), lambda x: _np_topk(x, 2, -1, True),
         [((4, 6),)], dtypes=NUMERIC, make=_small_ints, grad=()))
     rows.append(OpSpec(
-        "kthvalue", lambda x: tuple(ember.kthvalue(x, 2, axis=1)),
+        "kthvalue", lambda x: tuple(search.kthvalue(x, 2, axis=1)),
         lambda x: _np_kthvalue(x, 2, 1), [((3, 5),), ((2, 3, 4),)], dtypes=NUMERIC,
         make=_distinct, double=True))
     return rows
@@ -119,52 +119,32 @@ def _arg_extreme_rows(name, fn, ref):
     ]
 
 
-def _unique_rows():
-    def np_unique_all(x):
-        values, indices, inverse, counts = np.unique_all(x)
-        return values, indices, inverse.reshape(x.shape), counts
-
-    return [
-        OpSpec("unique_values", ember.unique_values, np.unique_values, SHAPES,
-               dtypes=(*NUMERIC, "bool"), make=_small_ints, grad=()),
-        OpSpec("unique_counts", lambda x: tuple(ember.unique_counts(x)),
-               lambda x: tuple(np.unique_counts(x)), SHAPES, dtypes=NUMERIC,
-               make=_small_ints, grad=()),
-        OpSpec("unique_inverse", lambda x: tuple(ember.unique_inverse(x)),
-               lambda x: np_unique_all(x)[::2], SHAPES, dtypes=NUMERIC, make=_small_ints,
-               grad=()),
-        OpSpec("unique_all", lambda x: tuple(ember.unique_all(x)), np_unique_all, SHAPES,
-               dtypes=NUMERIC, make=_small_ints, grad=()),
-    ]
-
-
 ROWS = [
     *_sort_rows(),
     *_topk_rows(),
-    *_arg_extreme_rows("argmax", ember.argmax, np.argmax),
-    *_arg_extreme_rows("argmin", ember.argmin, np.argmin),
-    *_unique_rows(),
-    OpSpec("sort_squared", lambda x: ember.sort(x, axis=0) ** 2,
+    *_arg_extreme_rows("argmax", search.argmax, np.argmax),
+    *_arg_extreme_rows("argmin", search.argmin, np.argmin),
+    OpSpec("sort_squared", lambda x: search.sort(x, axis=0) ** 2,
            lambda x: np.sort(x, axis=0) ** 2, [((4, 3),)], make=_distinct, double=True),
-    OpSpec("topk_squared", lambda x: ember.topk(x, 2).values ** 2,
+    OpSpec("topk_squared", lambda x: search.topk(x, 2).values ** 2,
            lambda x: _np_topk(x, 2, -1, True)[0] ** 2, [((3, 5),)], make=_distinct,
            double=True),
-    OpSpec("count_nonzero_all", ember.count_nonzero, np.count_nonzero, SHAPES,
+    OpSpec("count_nonzero_all", search.count_nonzero, np.count_nonzero, SHAPES,
            dtypes=(*NUMERIC, "bool"), make=_small_ints, grad=()),
     OpSpec("count_nonzero_axes_keepdims",
-           lambda x: ember.count_nonzero(x, axis=(0, 2), keepdims=True),
+           lambda x: search.count_nonzero(x, axis=(0, 2), keepdims=True),
            lambda x: np.count_nonzero(x, axis=(0, 2), keepdims=True), [((2, 3, 4),)],
            dtypes=NUMERIC, make=_small_ints, grad=()),
-    OpSpec("nonzero", lambda x: ember.nonzero(x), np.nonzero, NONSCALAR,
+    OpSpec("nonzero", lambda x: search.nonzero(x), np.nonzero, NONSCALAR,
            dtypes=(*NUMERIC, "bool"), make=_small_ints, grad=()),
     *[OpSpec(f"searchsorted_{side}",
-             lambda a, b, s=side: ember.searchsorted(a, b, side=s),
+             lambda a, b, s=side: search.searchsorted(a, b, side=s),
              lambda a, b, s=side: np.searchsorted(a, b, side=s),
              [((9,), (5,)), ((9,), (2, 3)), ((6,), ())], dtypes=NUMERIC,
              make=_sorted_and_queries, grad=())
       for side in ("left", "right")],
     OpSpec("searchsorted_sorter",
-           lambda a, b, s: ember.searchsorted(a, b, side="right", sorter=s),
+           lambda a, b, s: search.searchsorted(a, b, side="right", sorter=s),
            lambda a, b, s: np.searchsorted(a, b, side="right", sorter=s),
            [((9,), (6,), (9,))], dtypes=NUMERIC, make=_unsorted_with_sorter, grad=()),
 ]
