@@ -86,13 +86,13 @@ def abstract(value):
 class Primitive:
     """One operation. Subclasses define `infer`, `forward` and (if differentiable) `vjp`.
 
-    A `forward` returning a tuple gives several outputs. `saves_residuals` makes `forward` return
-    `(outputs, residuals)`; residuals (raw arrays) reach `vjp` as `ctx.residuals`.
+    A `forward` returning a tuple gives several outputs. A `forward` that returns
+    `WithResiduals(outputs, residuals)` passes extra values (raw arrays) to `vjp` as
+    `ctx.residuals`.
     """
 
     name: str = ""
     differentiable: bool = True
-    saves_residuals: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -111,6 +111,16 @@ class Primitive:
 
     def __repr__(self):
         return f"<primitive {self.name}>"
+
+
+class WithResiduals:
+    """Returned by a `forward` that saves intermediate arrays for its `vjp`."""
+
+    __slots__ = ("outputs", "residuals")
+
+    def __init__(self, outputs, residuals):
+        self.outputs = outputs
+        self.residuals = residuals
 
 
 class Context:
@@ -202,18 +212,24 @@ def apply(prim: Primitive, *args, **params):
     if device is None:
         device = CPU
     try:
-        result = prim.forward(device.xp, *raw, **params)
+        if params:
+            result = prim.forward(device.xp, *raw, **params)
+        else:  # calling without ** is measurably cheaper on this hot path
+            result = prim.forward(device.xp, *raw)
     except EmberError:
         raise
     except Exception as error:
         raise explain_failure(prim, args, params, error) from error
     residuals = None
-    if prim.saves_residuals:
-        result, residuals = result
-    if type(result) is tuple or type(result) is list:
-        return _wrap_many(prim, args, params, result, residuals, device, needs_grad)
-    if device is CPU and type(result) is not np.ndarray:
-        result = np.asarray(result)  # NumPy returns scalars for 0-d results
+    result_type = type(result)
+    if result_type is not np.ndarray:
+        if result_type is WithResiduals:
+            result, residuals = result.outputs, result.residuals
+            result_type = type(result)
+        if result_type is tuple or result_type is list:
+            return _wrap_many(prim, args, params, result, residuals, device, needs_grad)
+        if device is CPU and result_type is not np.ndarray:
+            result = np.asarray(result)  # NumPy returns scalars for 0-d results
     if state.anomaly:
         check_finite(prim, (result,), "forward")
     if needs_grad and state.grad_enabled and prim.differentiable:
