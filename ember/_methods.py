@@ -10,6 +10,7 @@ from ember.ops import indexing, linalg, search
 from ember.ops import logic as L
 from ember.ops import movement as M
 from ember.ops import reduce as R
+from ember.ops._util import torch_axis_names
 
 
 def _swap(function):
@@ -70,19 +71,6 @@ def _transpose_method(self, dim0=None, dim1=None):
     return M.swapaxes(self, dim0, dim1)
 
 
-def _axis_kw(function):
-    """Accept PyTorch's `dim=` as well as the Array API's `axis=`."""
-
-    def method(self, axis=None, *, keepdims=False, dim=None, keepdim=None, **kwargs):
-        axis = dim if dim is not None else axis
-        keepdims = keepdim if keepdim is not None else keepdims
-        return function(self, axis=axis, keepdims=keepdims, **kwargs)
-
-    method.__name__ = function.__name__
-    method.__doc__ = function.__doc__
-    return method
-
-
 def _expand(self, *shape):
     if len(shape) == 1 and not isinstance(shape[0], int):
         shape = tuple(shape[0])
@@ -141,9 +129,9 @@ def bind():
     Tensor.clamp = Tensor.clip
     Tensor.pow = E.pow
     for function in (R.sum, R.mean, R.prod, R.max, R.min, R.all, R.any, R.logsumexp):
-        setattr(Tensor, function.__name__, _axis_kw(function))
-    Tensor.var = _axis_kw(R.var)
-    Tensor.std = _axis_kw(R.std)
+        setattr(Tensor, function.__name__, torch_axis_names(function))
+    Tensor.var = torch_axis_names(R.var)
+    Tensor.std = torch_axis_names(R.std)
     Tensor.cumsum = lambda self, axis=None, dim=None: R.cumsum(self, dim if dim is not None
                                                                else axis)
     Tensor.cumprod = lambda self, axis=None, dim=None: R.cumprod(self, dim if dim is not None

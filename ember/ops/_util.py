@@ -102,3 +102,17 @@ def aval_of(x) -> AbstractValue:
     array = np.asarray(x)
     return AbstractValue(array.shape, dtypes.from_numpy_dtype(array.dtype))
 
+
+
+def torch_axis_names(function):
+    """Make a Tensor method from an Array API reduction, accepting PyTorch's `dim=`/`keepdim=`
+    as well as `axis=`/`keepdims=`."""
+
+    def method(self, axis=None, keepdims=False, *, dim=None, keepdim=None, **kwargs):
+        axis = dim if dim is not None else axis
+        keepdims = keepdim if keepdim is not None else keepdims
+        return function(self, axis=axis, keepdims=keepdims, **kwargs)
+
+    method.__name__ = function.__name__
+    method.__doc__ = function.__doc__
+    return method

@@ -16,7 +16,7 @@ from ember._core.errors import EmberError, user_frame
 from ember._core.primitive import AbstractValue, Primitive, apply, shape_error
 from ember._core.shapes import normalize_axes, normalize_axis, reduced_shape
 from ember._core.tensor import Tensor
-from ember.ops._util import as_tensor, cast
+from ember.ops._util import as_tensor, cast, torch_axis_names
 from ember.ops.movement import reshape, split, squeeze, stack
 from ember.ops.sets import unique
 
@@ -362,18 +362,6 @@ def kthvalue(x, k: int, /, *, axis: int = -1, keepdims: bool = False):
 
 
 # ---- Tensor methods ---------------------------------------------------------------------------
-def _reduction_method(function):
-    """Accept PyTorch's `dim=`/`keepdim=` as well as `axis=`/`keepdims=`."""
-
-    def method(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return function(self, axis=dim if dim is not None else axis,
-                        keepdims=keepdim if keepdim is not None else keepdims)
-
-    method.__name__ = function.__name__
-    method.__doc__ = function.__doc__
-    return method
-
-
 def _sort_method(self, axis=-1, descending=False, *, dim=None, stable=True):
     """Sorted values only (unlike `torch.Tensor.sort`, which also returns indices: use
     `x.argsort()` or `x.topk()` for those)."""
@@ -405,9 +393,9 @@ def _unique_method(self, sorted=True, return_inverse=False, return_counts=False)
 
 
 def bind_methods(tensor_class):
-    tensor_class.argmax = _reduction_method(argmax)
-    tensor_class.argmin = _reduction_method(argmin)
-    tensor_class.count_nonzero = _reduction_method(count_nonzero)
+    tensor_class.argmax = torch_axis_names(argmax)
+    tensor_class.argmin = torch_axis_names(argmin)
+    tensor_class.count_nonzero = torch_axis_names(count_nonzero)
     tensor_class.sort = _sort_method
     tensor_class.argsort = _argsort_method
     tensor_class.topk = _topk_method
