@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ember._core import dtypes
 from ember._core.errors import EmberError
-from ember._core.primitive import STATE
+from ember._core.primitive import ENGINE_OPS, STATE
 from ember._core.tensor import Tensor
 from ember.ops import elementwise as E
 from ember.ops import indexing, linalg, search
@@ -96,6 +96,8 @@ _BINARY = {
 
 
 def bind():
+    ENGINE_OPS.sum_to_shape = R.sum_to_shape
+    ENGINE_OPS.astype = E.astype
     for name, function in _BINARY.items():
         setattr(Tensor, f"__{name}__", function)
         setattr(Tensor, f"__r{name}__", _swap(function))

@@ -7,7 +7,7 @@ import heapq
 import weakref
 
 from ember._core.errors import EmberError
-from ember._core.primitive import STATE, Context, Node, Primitive, check_finite
+from ember._core.primitive import ENGINE_OPS, STATE, Context, Node, Primitive, check_finite
 from ember._core.primitive import _edge as edge_of
 from ember._core.tensor import Tensor
 
@@ -107,13 +107,9 @@ def retain_grad(tensor: Tensor):
 def _fit_to_edge(grad: Tensor, shape, np_dtype) -> Tensor:
     """Reduce a broadcast gradient to the operand's shape and cast it to the operand's dtype."""
     if grad._data.shape != shape:
-        from ember.ops.reduce import sum_to_shape  # ops sit above _core: import on use
-
-        grad = sum_to_shape(grad, shape)
+        grad = ENGINE_OPS.sum_to_shape(grad, shape)
     if grad._data.dtype != np_dtype:
-        from ember.ops.elementwise import astype
-
-        grad = astype(grad, np_dtype)
+        grad = ENGINE_OPS.astype(grad, np_dtype)
     return grad
 
 

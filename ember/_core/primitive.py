@@ -43,6 +43,17 @@ class _State:
 
 
 STATE = _State()
+
+
+class _EngineOps:
+    """Ops that `_core` needs but that live above it (registered by `ember._methods.bind`),
+    so `_core` imports nothing from the layers built on it."""
+
+    sum_to_shape = None  # (tensor, shape) -> tensor summed down to shape
+    astype = None        # (tensor, dtype) -> tensor cast to dtype
+
+
+ENGINE_OPS = _EngineOps()
 _node_counter = itertools.count()
 
 

@@ -149,9 +149,9 @@ class Tensor:
                 dtype = arg
         out = self
         if dtype is not None:
-            from ember.ops.elementwise import astype
+            from ember._core.primitive import ENGINE_OPS
 
-            out = astype(out, dtype, copy=copy)
+            out = ENGINE_OPS.astype(out, dtype, copy=copy)
         if device is not None:
             out = _to_device(out, as_device(device))
         return out
