@@ -7,35 +7,20 @@ import heapq
 import weakref
 
 from ember._core.errors import EmberError
-from ember._core.primitive import ENGINE_OPS, STATE, Context, Node, Primitive, check_finite
-from ember._core.primitive import _edge as edge_of
+from ember._core.primitive import (
+    ENGINE_OPS,
+    STATE,
+    Primitive,
+    check_finite,
+    link_outputs,
+)
 from ember._core.tensor import Tensor
 
 
 # ---- grad mode ----------------------------------------------------------------------------
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Context manager / decorator turning graph recording on or off."""
-
-    def __init__(self, mode: bool):
-        self.mode = bool(mode)
-        self.previous = STATE.grad_enabled
-        STATE.grad_enabled = self.mode  # like PyTorch, also works as a plain function call
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        STATE.grad_enabled = self.previous
-        return False
-
-    def __call__(self, function):
-        STATE.grad_enabled = self.previous  # used as a decorator: set the mode per call only
-        return _GradMode(self.mode)(function)
-
-
 class _GradMode(contextlib.ContextDecorator):
     def __init__(self, mode: bool):
-        self.mode = mode
+        self.mode = bool(mode)
 
     def __enter__(self):
         self.previous = STATE.grad_enabled
@@ -45,6 +30,23 @@ class _GradMode(contextlib.ContextDecorator):
     def __exit__(self, *exc):
         STATE.grad_enabled = self.previous
         return False
+
+
+class set_grad_enabled(_GradMode):
+    """Context manager / decorator turning graph recording on or off; like PyTorch's, a plain
+    call `set_grad_enabled(False)` also switches the mode at once."""
+
+    def __init__(self, mode: bool):
+        super().__init__(mode)
+        self.previous = STATE.grad_enabled
+        STATE.grad_enabled = self.mode
+
+    def __enter__(self):
+        return self  # the mode was already set by __init__
+
+    def __call__(self, function):
+        STATE.grad_enabled = self.previous  # used as a decorator: set the mode per call only
+        return _GradMode(self.mode)(function)
 
 
 def no_grad():
@@ -365,19 +367,10 @@ class Function:
         outputs = (result,) if isinstance(result, Tensor) else tuple(result)
         if not (STATE.grad_enabled and any(ctx.needs_input_grad)):
             return result
-        prim = _primitive_for(cls)
-        edges = tuple(edge_of(a) for a in args)
-        requires = tuple(o._data.dtype.kind in "fV" for o in outputs)
-        node = Node(prim, edges, outputs[0]._device, requires,
-                    tuple((o._data.shape, o._data.dtype) for o in outputs))
-        node.ctx = Context(args, kwargs, tuple(o._data for o in outputs), ctx, node)
-        linked = []
-        for index, output in enumerate(outputs):
-            tensor = Tensor(output._data, output._device, requires[index])
-            if requires[index]:
-                tensor._node, tensor._index = node, index
-            linked.append(tensor)
-        return linked[0] if isinstance(result, Tensor) else tuple(linked)
+        linked = link_outputs(_primitive_for(cls), args, kwargs,
+                              tuple(o._data for o in outputs), ctx,
+                              outputs[0]._device)
+        return linked[0] if isinstance(result, Tensor) else linked
 
 
 @functools.cache

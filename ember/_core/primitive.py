@@ -244,7 +244,7 @@ def apply(prim: Primitive, *args, **params):
     if state.anomaly:
         check_finite(prim, (result,), "forward")
     if needs_grad and state.grad_enabled and prim.differentiable:
-        return _link(prim, args, params, (result,), residuals, device)[0]
+        return link_outputs(prim, args, params, (result,), residuals, device)[0]
     return Tensor(result, device)
 
 
@@ -254,11 +254,11 @@ def _wrap_many(prim, args, params, results, residuals, device, needs_grad):
     if STATE.anomaly:
         check_finite(prim, outputs_data, "forward")
     if needs_grad and STATE.grad_enabled and prim.differentiable:
-        return _link(prim, args, params, outputs_data, residuals, device)
+        return link_outputs(prim, args, params, outputs_data, residuals, device)
     return tuple(Tensor(out, device) for out in outputs_data)
 
 
-def _link(prim, args, params, outputs_data, residuals, device) -> tuple:
+def link_outputs(prim, args, params, outputs_data, residuals, device) -> tuple:
     """Create the autograd node for one primitive application and its output Tensors."""
     out_requires_grad = tuple(out.dtype.kind in "fV" for out in outputs_data)
     node = Node(prim, tuple(_edge(arg) for arg in args), device, out_requires_grad,

@@ -25,16 +25,24 @@ class _Checked(Primitive):
         self.accepts = accepts
         self.gives_bool = gives_bool
 
-    def check_dtype(self, *avals):
-        for aval in avals:
-            if aval.dtype.np.kind not in _KINDS[self.accepts] and not (
-                    self.accepts in ("floating", "numeric") and aval.dtype.kind == "f"):
-                listed = ", ".join(a.dtype.name for a in avals)
-                raise DTypeError(f"{self.name} expects {self.accepts.replace('_', ' or ')} "
-                                 f"operands, got {listed} at {user_frame()}")
+    def check_dtype(self, *operands):
+        """Raise DTypeError unless every operand (Tensor or AbstractValue) has a kind this
+        function accepts."""
+        kinds = _KINDS[self.accepts]
+        if all(_np_kind(operand) in kinds for operand in operands):
+            return
+        listed = ", ".join(operand.dtype.name for operand in operands)
+        raise DTypeError(f"{self.name} expects {self.accepts.replace('_', ' or ')} "
+                         f"operands, got {listed} at {user_frame()}")
 
     def result_dtype(self, dtype):
         return dtypes.bool_ if self.gives_bool else dtype
+
+
+def _np_kind(operand) -> str:
+    if isinstance(operand, Tensor):
+        return operand._data.dtype.kind
+    return operand.dtype.np.kind
 
 
 class Predicate(_Checked):
@@ -67,9 +75,7 @@ def _predicate(name, np_name, accepts, gives_bool=True):
 
     def function(x, /):
         x = x if isinstance(x, Tensor) else as_tensor(x)
-        if x._data.dtype.kind not in _KINDS[accepts] and not (
-                accepts in ("floating", "numeric") and x._data.dtype.kind == "f"):
-            prim.infer(aval_of(x._data))  # raises the DTypeError
+        prim.check_dtype(x)
         return apply(prim, x)
 
     function.__name__ = name
@@ -82,10 +88,7 @@ def _relation(name, np_name, accepts, gives_bool=True):
 
     def function(x1, x2, /):
         x1, x2 = binary_operands(x1, x2)
-        for operand in (x1, x2):
-            if isinstance(operand, Tensor) and operand._data.dtype.kind not in _KINDS[accepts]:
-                prim.infer(aval_of(x1._data if isinstance(x1, Tensor) else x1),
-                           aval_of(x2._data if isinstance(x2, Tensor) else x2))
+        prim.check_dtype(*(operand for operand in (x1, x2) if isinstance(operand, Tensor)))
         return apply(prim, x1, x2)
 
     function.__name__ = name

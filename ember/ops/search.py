@@ -2,9 +2,8 @@
 sort/argsort/topk/kthvalue (set functions live in `sets.py`).
 
 Only `sort` and `topk` have gradients: both move values through a permutation, so their vjp
-scatters the cotangent back to where each value came from. That scatter and its adjoint (a
-gather along an axis) are a primitive pair here, each the other's vjp, so double backward
-works. Everything else returns indices or counts: no gradient.
+scatters the cotangent back to where each value came from with `scatter_add` (whose own vjp
+is a gather, so double backward works). Everything else returns indices or counts.
 """
 from __future__ import annotations
 
@@ -17,7 +16,9 @@ from ember._core.primitive import AbstractValue, Primitive, apply, shape_error
 from ember._core.shapes import normalize_axes, normalize_axis, reduced_shape
 from ember._core.tensor import Tensor
 from ember.ops._util import as_tensor, cast, torch_axis_names
+from ember.ops.creation import zeros_like
 from ember.ops.movement import reshape, split, squeeze, stack
+from ember.ops.scatter import scatter_add
 from ember.ops.sets import unique
 
 __all__ = ["ValuesIndices", "argmax", "argmin", "argsort", "count_nonzero", "kthvalue",
@@ -57,40 +58,6 @@ def _lane_index(xp, indices, axis):
 
 
 # ---- primitives -------------------------------------------------------------------------------
-class GatherAlongAxis(Primitive):
-    """out = take_along_axis(x, indices, axis); indices match x's shape except along axis."""
-
-    def infer(self, x, indices, axis):
-        return AbstractValue(indices.shape, x.dtype, x.device)
-
-    def forward(self, xp, x, indices, axis):
-        return x[_lane_index(xp, indices, axis)]
-
-    def vjp(self, ctx, gy):
-        x, indices = ctx.inputs
-        return (apply(SCATTER_ALONG_AXIS, gy, indices, shape=x.shape, axis=ctx.params["axis"]),
-                None)
-
-
-class ScatterAlongAxis(Primitive):
-    """Zeros of `shape` with x written at `indices` along axis (the gather's adjoint).
-
-    Callers pass indices that are distinct within each lane (a permutation, top-k picks), so
-    writing equals accumulating and one assignment does it on both backends.
-    """
-
-    def infer(self, x, indices, shape, axis):
-        return AbstractValue(shape, x.dtype, x.device)
-
-    def forward(self, xp, x, indices, shape, axis):
-        out = xp.zeros(shape, x.dtype)
-        out[_lane_index(xp, indices, axis)] = x
-        return out
-
-    def vjp(self, ctx, gy):
-        return (apply(GATHER_ALONG_AXIS, gy, ctx.inputs[1], axis=ctx.params["axis"]), None)
-
-
 class Sort(Primitive):
     def infer(self, x, axis, descending):
         return AbstractValue(x.shape, x.dtype, x.device)
@@ -105,7 +72,7 @@ class Sort(Primitive):
         x = ctx.inputs[0]
         axis = ctx.params["axis"]
         order = apply(ARGSORT, x.detach(), axis=axis, descending=ctx.params["descending"])
-        return (apply(SCATTER_ALONG_AXIS, gy, order, shape=x.shape, axis=axis),)
+        return (scatter_add(zeros_like(gy), axis, order, gy),)
 
 
 class TopK(Primitive):
@@ -125,8 +92,8 @@ class TopK(Primitive):
 
     def vjp(self, ctx, gy_values, gy_indices):
         x = ctx.inputs[0]
-        return (apply(SCATTER_ALONG_AXIS, gy_values, ctx.output(1), shape=x.shape,
-                      axis=ctx.params["axis"]),)
+        gx = zeros_like(x, dtype=gy_values.dtype)
+        return (scatter_add(gx, ctx.params["axis"], ctx.output(1), gy_values),)
 
 
 class Argsort(Primitive):
@@ -189,7 +156,6 @@ class Searchsorted(Primitive):
         return xp.searchsorted(x1, x2, side=side, sorter=sorter).astype(xp.int64, copy=False)
 
 
-GATHER_ALONG_AXIS, SCATTER_ALONG_AXIS = GatherAlongAxis(), ScatterAlongAxis()
 SORT, TOPK, ARGSORT = Sort(), TopK(), Argsort()
 ARGMAX, ARGMIN = ArgExtreme("argmax"), ArgExtreme("argmin")
 COUNT_NONZERO, NONZERO, SEARCHSORTED = CountNonzero(), Nonzero(), Searchsorted()
