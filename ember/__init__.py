@@ -196,3 +196,5 @@ newaxis = None
 __array_api_version__ = "2023.12"
 
 _bind()
+
+from ember import nn, optim  # noqa: E402  (built on the ops above)

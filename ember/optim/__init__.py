@@ -1,0 +1,3 @@
+"""Optimizers, learning-rate schedules and gradient clipping."""
+# ---- optimizers ----
+# ---- end optimizers ----
