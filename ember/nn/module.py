@@ -62,7 +62,7 @@ class _CallStack:
     depth = 0
 
 
-def _annotate(error: EmberError, module: "Module", parent_modules: dict):
+def _annotate(error: EmberError, module: "Module"):
     """Prefix the module path to an error as it unwinds through nested module calls."""
     path = getattr(error, "_ember_module_path", None)
     if path is None:
@@ -72,8 +72,8 @@ def _annotate(error: EmberError, module: "Module", parent_modules: dict):
         error._ember_child = module
         return
     child = error._ember_child
-    for name, sub in parent_modules.items():
-        if sub is child:
+    for name, sub in module.named_modules():
+        if sub is child and name:  # a descendant, maybe inside a ModuleList
             path.insert(0, name)
             break
     error._ember_child = module
@@ -134,7 +134,7 @@ class Module:
                     output = changed
             return output
         except EmberError as error:
-            _annotate(error, self, self._modules)
+            _annotate(error, self)
             if _CallStack.depth == 1:
                 _finish_annotation(error)
             raise
@@ -158,13 +158,15 @@ class Module:
             if params is None:
                 raise EmberError(f"assign parameters after calling Module.__init__() in "
                                  f"{type(self).__name__}")
-            self._forget(name)
+            if name not in params:  # re-assigning keeps the registration order
+                self._forget(name)
             params[name] = value
         elif isinstance(value, Module):
             if params is None:
                 raise EmberError(f"assign submodules after calling Module.__init__() in "
                                  f"{type(self).__name__}")
-            self._forget(name)
+            if name not in self._modules:
+                self._forget(name)
             self._modules[name] = value
         elif params is not None and name in params:
             if value is not None:
