@@ -9,6 +9,7 @@ from ember._core import dtypes
 from ember._core.primitive import AbstractValue, Primitive, apply
 from ember._core.shapes import broadcast_shapes
 from ember._core.tensor import Tensor
+from ember.ops._select import fast_where
 from ember.ops._util import as_tensor, aval_of, binary_operands, unary_float
 from ember.ops.logic import equal, greater, greater_equal, less, less_equal
 
@@ -395,6 +396,10 @@ class Where(Primitive):
         return AbstractValue(shape, dtypes.promote_types(b.dtype, c.dtype), b.device)
 
     def forward(self, xp, cond, x1, x2):
+        if xp is np:
+            selected = fast_where(cond, x1, x2)
+            if selected is not None:
+                return selected
         return xp.where(cond, x1, x2)
 
     def vjp(self, ctx, gy):
