@@ -246,12 +246,20 @@ def _zero_fill(node, grads):
 
 
 def _accumulate_leaves(leaf_grads, create_graph):
+    given = set()  # arrays already handed to a leaf in this pass
     for leaf, grad in leaf_grads.values():
         grad = _run_leaf_hooks(leaf, grad)
         if create_graph:
             leaf.grad = grad if leaf.grad is None else leaf.grad + grad
         elif leaf.grad is None:
-            leaf.grad = Tensor(grad._data, grad._device)
+            data = grad._data
+            # Each leaf owns its .grad storage (optimizers and clipping write into it): a view
+            # (e.g. a broadcast gradient of a sum) or an array given to another leaf is copied.
+            if (data.base is not None or id(data) in given
+                    or not getattr(data.flags, "writeable", True)):
+                data = data.copy()
+            given.add(id(data))
+            leaf.grad = Tensor(data, grad._device)
         else:
             # No graph to record: add the raw arrays (a fresh array, so no aliasing).
             leaf.grad = Tensor(leaf.grad._data + grad._data, grad._device)

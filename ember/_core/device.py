@@ -33,6 +33,11 @@ class Device:
     def __hash__(self):
         return hash((self.type, self.index))
 
+    def __reduce__(self):
+        # Copies and unpickled devices resolve to the one canonical Device object
+        # (dispatch compares devices by identity).
+        return (device, (str(self),))
+
 
 CPU = Device("cpu", 0, np)
 _CUDA_DEVICES: dict[int, Device] = {}

@@ -6,6 +6,7 @@ PyTorch does; a PyTorch state dict converted to NumPy arrays loads without renam
 """
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -444,6 +445,15 @@ class Module:
         if len(lines) == 1 and not self._modules:
             return f"{type(self).__name__}({lines[0]})"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+    def __deepcopy__(self, memo):
+        """`copy.deepcopy(model)`: an independent module with copied parameters and buffers
+        (used for clones such as TransformerEncoder's layers or a best-weights snapshot)."""
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        for name, value in self.__dict__.items():
+            object.__setattr__(clone, name, copy.deepcopy(value, memo))
+        return clone
 
     def __getstate__(self):
         raise EmberError("ember modules are not pickled; save weights with "

@@ -1,10 +1,13 @@
-"""Helpers over a module's parameters: functional calls, vector views, gradient clipping."""
+"""Helpers over a module's parameters: functional calls, vector views, gradient clipping
+(`clip_grad_norm_`/`clip_grad_value_` live in `ember.optim.clip`, re-exported here as in
+PyTorch's `torch.nn.utils`)."""
 from __future__ import annotations
 
 from ember._core.errors import EmberError
 from ember._core.tensor import Tensor
 from ember.nn.module import Module
 from ember.ops.movement import concat, reshape
+from ember.optim.clip import clip_grad_norm_, clip_grad_value_  # noqa: F401 (re-export)
 
 
 def functional_call(module: Module, tensors: dict, *args, **kwargs):

@@ -253,3 +253,14 @@ def test_diamond_graph_accumulates_each_path_once():
     (b + c).sum().backward()
     expected = 3 * np.exp(6.0) + 2 * 6.0 * 3
     np.testing.assert_allclose(x.grad.numpy(), [expected])
+
+
+def test_each_leaf_owns_writable_grad_storage():
+    # add's vjp hands the same (broadcast, read-only) array to both operands; optimizers and
+    # clipping write into .grad in place, so every leaf must get its own array.
+    w = ember.ones(3, requires_grad=True)
+    b = ember.ones(3, requires_grad=True)
+    (w + b).sum().backward()
+    assert w.grad._data is not b.grad._data
+    w.grad._data *= 2
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0, 1.0])

@@ -235,3 +235,17 @@ def test_parameter_vector_utilities_round_trip():
                                vector.numpy() * 2)
     with pytest.raises(ember.EmberError, match="1-d vector of 11"):
         nn.utils.vector_to_parameters(vector[:3], net.parameters())
+
+
+def test_deepcopy_gives_an_independent_module_on_the_same_device():
+    import copy
+
+    net = Net()
+    clone = copy.deepcopy(net)
+    assert clone.blocks[0].fc.weight is not net.blocks[0].fc.weight
+    assert isinstance(clone.blocks[0].fc.weight, nn.Parameter)
+    assert clone.blocks[0].fc.weight.device is ember.device("cpu")
+    x = ember.randn(2, 3)
+    np.testing.assert_array_equal(clone(x).numpy(), net(x).numpy())
+    clone.blocks[0].scale._data[...] = 0
+    assert net.blocks[0].scale.numpy().all()
