@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ember._core import dtypes
 from ember._core.errors import ShapeError, user_frame
 from ember._core.primitive import AbstractValue, Primitive, apply, shape_error
@@ -44,6 +46,18 @@ def _matmul_error(a, b, reason: str) -> ShapeError:
                       f"{reason} at {user_frame()}")
 
 
+def _blas_ready(x):
+    """NumPy hands a matrix to BLAS only when one of its two last axes has unit stride;
+    otherwise (e.g. a strided slice of a packed projection) it falls back to a loop that is
+    an order of magnitude slower, so such operands are copied first."""
+    if x.ndim < 2:
+        return x
+    item = x.itemsize
+    if x.strides[-1] == item or x.strides[-2] == item:
+        return x
+    return np.ascontiguousarray(x)
+
+
 class Matmul(Primitive):
     """Array API matmul: 1-d operands are promoted to a row / column and the added axis
     removed again; batch axes broadcast."""
@@ -74,6 +88,8 @@ class Matmul(Primitive):
                              dtypes.promote_types(a.dtype, b.dtype), a.device)
 
     def forward(self, xp, x1, x2):
+        if xp is np:
+            x1, x2 = _blas_ready(x1), _blas_ready(x2)
         out = xp.matmul(x1, x2)
         if out.dtype != x1.dtype:  # NumPy computes bfloat16 products in float32
             out = out.astype(x1.dtype)

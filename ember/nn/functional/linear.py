@@ -5,7 +5,7 @@ from ember._core.tensor import Tensor
 from ember.nn.functional._checks import expect_last_dim
 from ember.ops.einsum import einsum
 from ember.ops.linalg import matmul
-from ember.ops.movement import matrix_transpose
+from ember.ops.movement import matrix_transpose, reshape
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -17,6 +17,12 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     (4, 3)
     """
     expect_last_dim("linear", x, weight.shape[1], "in_features")
+    if x.ndim > 2:
+        # One 2-d GEMM instead of a batched matmul: faster forward, and the weight gradient
+        # is a single GEMM rather than a batched product summed over the batch.
+        lead = x.shape[:-1]
+        y = linear(reshape(x, (-1, x.shape[-1])), weight, bias)
+        return reshape(y, (*lead, weight.shape[0]))
     y = matmul(x, matrix_transpose(weight))
     return y + bias if bias is not None else y
 
