@@ -3,6 +3,7 @@ layer table: NumPy references for the functional form, gradients (also of second
 dropout, masks, initialization, layer cloning and errors."""
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -12,7 +13,6 @@ import ember
 from ember._core.errors import DTypeError, ShapeError
 from ember.autograd import gradcheck
 from ember.nn.functional import scaled_dot_product_attention as sdpa
-from ember.nn.layers.transformer import clone_module
 
 try:
     import torch
@@ -229,9 +229,9 @@ def test_encoder_layers_are_independent_copies():
     layer = ember.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16)
     encoder = ember.nn.TransformerEncoder(layer, 3)
     copies = list(encoder.layers)
-    for copy in copies:
+    for clone in copies:
         for (name, original), (_, cloned) in zip(layer.named_parameters(),
-                                                 copy.named_parameters()):
+                                                 clone.named_parameters()):
             assert original is not cloned and np.array_equal(original.numpy(), cloned.numpy())
             assert not np.shares_memory(original.numpy(), cloned.numpy()), name
     with ember.no_grad():
@@ -241,10 +241,10 @@ def test_encoder_layers_are_independent_copies():
     assert len(list(encoder.parameters())) == 3 * len(list(layer.parameters()))
 
 
-def test_clone_module_copies_buffers_and_options():
+def test_deepcopy_copies_buffers_and_options():
     module = ember.nn.Sequential(ember.nn.Linear(2, 3), ember.nn.LayerNorm(3, eps=0.1))
     module.register_buffer("steps", ember.zeros(1))
-    cloned = clone_module(module)
+    cloned = copy.deepcopy(module)
     assert cloned[1].eps == 0.1 and cloned.steps is not module.steps
     assert list(cloned.state_dict()) == list(module.state_dict())
     x = ember.ones((1, 2))

@@ -13,7 +13,7 @@ from ember.nn.layers.attention import MultiheadAttention
 from ember.nn.layers.dropout import Dropout
 from ember.nn.layers.linear import Linear
 from ember.nn.layers.normalization import LayerNorm
-from ember.nn.module import Module, Parameter
+from ember.nn.module import Module
 from ember.ops.creation import full, triu
 
 _ACTIVATIONS = {"relu": relu, "gelu": gelu}
@@ -29,36 +29,6 @@ def _activation(activation):
         raise ValueError(f"activation should be 'relu', 'gelu' or a callable, got "
                          f"{type(activation).__name__}")
     return activation
-
-
-def _copy_tensor(tensor: Tensor) -> Tensor:
-    copied = Tensor(tensor._data.copy(), tensor._device)
-    if isinstance(tensor, Parameter):
-        return Parameter(copied, requires_grad=tensor.requires_grad)
-    return copied.requires_grad_(True) if tensor.requires_grad else copied
-
-
-def clone_module(module: Module) -> Module:
-    """A deep copy of `module` with its own parameter storage.
-
-    `copy.deepcopy` cannot do this alone: Modules refuse pickling (weights are saved as
-    safetensors) and Tensors hold their backend module. So every submodule and tensor is
-    copied first and handed to deepcopy through its memo, which then copies the rest
-    (options, hooks, the activation function) with those substitutions.
-    """
-    memo = {}
-    originals = list(module.modules())
-    for sub in originals:
-        memo[id(sub)] = object.__new__(type(sub))
-        state = sub.__dict__
-        tensors = [*state["_parameters"].values(), *state["_buffers"].values(),
-                   *(value for value in state.values() if isinstance(value, Tensor))]
-        for tensor in tensors:
-            if tensor is not None and id(tensor) not in memo:
-                memo[id(tensor)] = _copy_tensor(tensor)
-    for sub in originals:
-        memo[id(sub)].__dict__.update(copy.deepcopy(sub.__dict__, memo))
-    return memo[id(module)]
 
 
 class TransformerEncoderLayer(Module):
@@ -183,7 +153,7 @@ class TransformerEncoder(Module):
                  enable_nested_tensor: bool = True, mask_check: bool = True):
         super().__init__()
         # enable_nested_tensor / mask_check select PyTorch fast paths; accepted and unused.
-        self.layers = ModuleList([clone_module(encoder_layer) for _ in range(num_layers)])
+        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
         self.num_layers = num_layers
         self.norm = norm
 
@@ -207,7 +177,7 @@ class TransformerDecoder(Module):
 
     def __init__(self, decoder_layer: Module, num_layers: int, norm: Module | None = None):
         super().__init__()
-        self.layers = ModuleList([clone_module(decoder_layer) for _ in range(num_layers)])
+        self.layers = ModuleList([copy.deepcopy(decoder_layer) for _ in range(num_layers)])
         self.num_layers = num_layers
         self.norm = norm
 
