@@ -9,7 +9,7 @@ shapes equal the PyTorch ones; forward vs the reference in float32 and float64 w
 parameters loaded from a dict of NumPy arrays; float64 central-difference gradients for the
 inputs and every parameter; a bit-exact state-dict round trip; and, when PyTorch is
 installed and the row says how to build the same torch layer, agreement with PyTorch.
-Rows live in `table_*.py` beside this file, one per layer family; `ROWS` collects them.
+Rows live in `table_*.py` beside this file, one per layer family; `collect_rows()` gathers them.
 """
 from __future__ import annotations
 
@@ -66,7 +66,9 @@ def draw_params(spec: LayerSpec, module, dtype: str, seed: int = 1) -> dict:
     return out
 
 
-def _collect() -> list:
+def collect_rows() -> list:
+    """Every row of every `table_*.py` module (collected on demand, so a table module can
+    import this one without a cycle)."""
     rows = []
     package = importlib.import_module("tests.nn")
     for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
@@ -74,5 +76,3 @@ def _collect() -> list:
             rows.extend(importlib.import_module(f"tests.nn.{module.name}").ROWS)
     return rows
 
-
-ROWS = _collect()

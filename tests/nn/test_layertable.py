@@ -7,12 +7,14 @@ import pytest
 import ember
 from ember.autograd import gradcheck
 from ember.nn.utils import functional_call
-from tests.nn.layertable import ROWS, draw_inputs, draw_params
+from tests.nn.layertable import collect_rows, draw_inputs, draw_params
 
 try:
     import torch
 except ImportError:  # PyTorch is an optional reference
     torch = None
+
+ROWS = collect_rows()
 
 CASES = [pytest.param(spec, id=spec.name) for spec in ROWS]
 DTYPE_CASES = [pytest.param(spec, dtype, id=f"{spec.name}-{dtype}")

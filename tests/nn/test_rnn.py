@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import ember
-import tests.nn.layertable  # noqa: F401  (loads table_rnn through the table: no import cycle)
 from ember.autograd import gradcheck
 from tests.nn.table_rnn import np_recurrent, torch_packed
 

@@ -4,7 +4,7 @@ A row names the ember function, a NumPy reference, the input shapes of each case
 dtypes for the forward check, and how inputs are drawn. From each row the suite derives:
 forward vs NumPy per case and dtype, a float64 central-difference gradient check for every
 differentiable input, and (when `double=True`) a double-backward check. Rows live in the
-`table_*.py` modules beside this file, one per op family; `ROWS` collects them.
+`table_*.py` modules beside this file, one per op family; `collect_rows()` gathers them.
 """
 from __future__ import annotations
 
@@ -53,7 +53,9 @@ def draw_inputs(spec: OpSpec, shapes, dtype: str, seed: int = 0) -> list:
     return arrays
 
 
-def _collect() -> list:
+def collect_rows() -> list:
+    """Every row of every `table_*.py` module (collected on demand, so a table module can
+    import this one without a cycle)."""
     rows = []
     package = importlib.import_module("tests.ops")
     for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
@@ -61,5 +63,3 @@ def _collect() -> list:
             rows.extend(importlib.import_module(f"tests.ops.{module.name}").ROWS)
     return rows
 
-
-ROWS = _collect()
