@@ -115,7 +115,8 @@ class ConvTranspose(Primitive):
         kernel = w.shape[2:]
         batch, length = y.shape[0], math.prod(y.shape[2:])
         weight = w.reshape(groups, w.shape[0] // groups, -1)  # (G, O/G, C/G * K)
-        flat = y.reshape(batch, groups, -1, length)
+        # A broadcast gradient (of a sum) has zero strides, which BLAS cannot take.
+        flat = xp.ascontiguousarray(y).reshape(batch, groups, -1, length)
         cols = xp.matmul(xp.swapaxes(weight, 1, 2), flat)  # (N, G, C/G * K, L)
         cols = _same_dtype(cols, y).reshape((batch, w.shape[1] * groups) + kernel
                                             + y.shape[2:])
@@ -147,7 +148,7 @@ class ConvFilterGrad(Primitive):
 
     def forward(self, xp, x, gy, kernel_size, stride, padding, dilation, groups):
         cols = _columns(xp, x, kernel_size, stride, padding, dilation, groups)
-        flat = gy.reshape(gy.shape[0], groups, -1, cols.shape[-1])  # (N, G, O/G, L)
+        flat = xp.ascontiguousarray(gy).reshape(gy.shape[0], groups, -1, cols.shape[-1])
         # One GEMM per sample and group, then a sum over samples: measured faster than
         # transposing gy and the columns into one (O, N*L) x (N*L, C*K) product.
         per_sample = xp.matmul(flat, xp.swapaxes(cols, 2, 3))  # (N, G, O/G, C/G * K)
