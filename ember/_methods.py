@@ -10,6 +10,7 @@ from ember.ops import indexing, linalg, search
 from ember.ops import logic as L
 from ember.ops import movement as M
 from ember.ops import reduce as R
+from ember.ops import softmax as softmax_ops
 from ember.ops._util import torch_axis_names
 
 
@@ -119,6 +120,8 @@ def bind():
                      L.isnan, L.isinf, L.isfinite, L.logical_not):
         setattr(Tensor, function.__name__, function)
     Tensor.neg = E.negative
+    Tensor.softmax = lambda self, dim=-1: softmax_ops.softmax(self, dim)
+    Tensor.log_softmax = lambda self, dim=-1: softmax_ops.log_softmax(self, dim)
     Tensor.astype = lambda self, dtype, copy=True: E.astype(self, dtype, copy=copy)
     Tensor.float = lambda self: E.astype(self, dtypes.float32, copy=False)
     Tensor.double = lambda self: E.astype(self, dtypes.float64, copy=False)

@@ -113,3 +113,10 @@ def test_to_device_and_cpu():
     x = ember.ones(2)
     assert x.to("cpu") is x and x.cpu() is x
     assert x.to(ember.device("cpu"), ember.float64).dtype == ember.float64
+
+
+def test_softmax_methods_match_the_functions():
+    x = ember.asarray(np.random.default_rng(0).standard_normal((3, 4)))
+    np.testing.assert_allclose(x.softmax(0).numpy(), ember.nn.functional.softmax(x, 0).numpy())
+    np.testing.assert_allclose(x.log_softmax(dim=1).numpy(),
+                               ember.nn.functional.log_softmax(x, 1).numpy())
