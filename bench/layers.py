@@ -73,18 +73,19 @@ def _step(case, layer, x, extra, backward):
     backward(out.sum())
 
 
-def _ember_step(case):
-    layer = case["ember"]()
+def _make_step(case, layer, as_tensor):
+    """One forward + backward of `layer` on the case's input; `as_tensor` turns NumPy arrays
+    into the framework's tensors (ember.asarray or torch.from_numpy)."""
     data = case["input"]()
-    x = ember.asarray(data)
+    x = as_tensor(data)
     if not case.get("integer"):
         x.requires_grad_(True)
     extra = None
     if case.get("causal"):
         n = data.shape[1]
-        extra = ember.asarray(np.triu(np.ones((n, n), bool), 1))
+        extra = as_tensor(np.triu(np.ones((n, n), bool), 1))
     if "target" in case:
-        extra = ember.asarray(case["target"]())
+        extra = as_tensor(case["target"]())
 
     def run():
         x.grad = None
@@ -92,27 +93,14 @@ def _ember_step(case):
         _step(case, layer, x, extra, lambda loss: loss.backward())
 
     return run
+
+
+def _ember_step(case):
+    return _make_step(case, case["ember"](), ember.asarray)
 
 
 def _torch_step(case, torch):
-    layer = case["torch"](torch)
-    data = case["input"]()
-    x = torch.from_numpy(data)
-    if not case.get("integer"):
-        x.requires_grad_(True)
-    extra = None
-    if case.get("causal"):
-        n = data.shape[1]
-        extra = torch.from_numpy(np.triu(np.ones((n, n), bool), 1))
-    if "target" in case:
-        extra = torch.from_numpy(case["target"]())
-
-    def run():
-        x.grad = None
-        layer.zero_grad()
-        _step(case, layer, x, extra, lambda loss: loss.backward())
-
-    return run
+    return _make_step(case, case["torch"](torch), torch.from_numpy)
 
 
 def _time(function, number):

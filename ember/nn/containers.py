@@ -16,7 +16,22 @@ def _index(container: Module, index: int) -> int:
     return index % size
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """Children in order, named by position when appended: what Sequential and ModuleList
+    share."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> _ModuleSequence:
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Modules applied one after another.
 
     >>> import ember
@@ -39,12 +54,6 @@ class Sequential(Module):
             x = module(x)
         return x
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
     def __getitem__(self, index):
         if isinstance(index, slice):
             return type(self)(OrderedDict(list(self._modules.items())[index]))
@@ -60,24 +69,14 @@ class Sequential(Module):
         key = list(self._modules)[_index(self, index)]
         del self._modules[key]
 
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self)), module)
-        return self
 
-
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters are registered (indexable like a list)."""
 
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
             self.extend(modules)
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
 
     def __getitem__(self, index):
         if isinstance(index, slice):
@@ -95,10 +94,6 @@ class ModuleList(Module):
 
     def __iadd__(self, modules):
         return self.extend(modules)
-
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self)), module)
-        return self
 
     def extend(self, modules) -> ModuleList:
         for module in modules:

@@ -46,6 +46,20 @@ def _decay_weights(param, lr: float, weight_decay: float, decoupled: bool) -> fl
     return weight_decay
 
 
+def _update_moments(xp, grad, exp_avg, exp_avg_sq, beta1: float, beta2: float):
+    """Adam's moment updates in place: exp_avg.lerp_(grad, 1 - beta1) and
+    exp_avg_sq = beta2 exp_avg_sq + (1 - beta2) grad^2; returns the scratch array it used
+    (shaped like grad) for the caller to reuse instead of allocating another."""
+    scratch = xp.subtract(grad, exp_avg)
+    scratch *= 1 - beta1
+    exp_avg += scratch
+    xp.multiply(grad, grad, out=scratch)
+    scratch *= 1 - beta2
+    exp_avg_sq *= beta2
+    exp_avg_sq += scratch
+    return scratch
+
+
 # ---- Adam / AdamW -------------------------------------------------------------------------------
 def adam_update(xp, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: float,
                 lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
@@ -62,13 +76,7 @@ def adam_update(xp, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step: f
     """
     weight_decay = _decay_weights(param, lr, weight_decay, decoupled_weight_decay)
     grad = l2_gradient(xp, param, grad, weight_decay, maximize)
-    scratch = xp.subtract(grad, exp_avg)
-    scratch *= 1 - beta1
-    exp_avg += scratch  # exp_avg.lerp_(grad, 1 - beta1)
-    xp.multiply(grad, grad, out=scratch)
-    scratch *= 1 - beta2
-    exp_avg_sq *= beta2
-    exp_avg_sq += scratch
+    scratch = _update_moments(xp, grad, exp_avg, exp_avg_sq, beta1, beta2)
     second_moment = exp_avg_sq
     if amsgrad:
         xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
@@ -278,13 +286,7 @@ def nadam_update(xp, param, grad, exp_avg, exp_avg_sq, *, step: float, mu_produc
     mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
     mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
     mu_product = mu_product * mu
-    scratch = xp.subtract(grad, exp_avg)
-    scratch *= 1 - beta1
-    exp_avg += scratch
-    xp.multiply(grad, grad, out=scratch)
-    scratch *= 1 - beta2
-    exp_avg_sq *= beta2
-    exp_avg_sq += scratch
+    scratch = _update_moments(xp, grad, exp_avg, exp_avg_sq, beta1, beta2)
     denom = xp.divide(exp_avg_sq, 1 - beta2 ** step)
     xp.sqrt(denom, out=denom)
     denom += eps
@@ -354,13 +356,7 @@ def radam_update(xp, param, grad, exp_avg, exp_avg_sq, *, step: float, lr: float
     """
     weight_decay = _decay_weights(param, lr, weight_decay, decoupled_weight_decay)
     grad = l2_gradient(xp, param, grad, weight_decay, maximize)
-    scratch = xp.subtract(grad, exp_avg)
-    scratch *= 1 - beta1
-    exp_avg += scratch
-    xp.multiply(grad, grad, out=scratch)
-    scratch *= 1 - beta2
-    exp_avg_sq *= beta2
-    exp_avg_sq += scratch
+    scratch = _update_moments(xp, grad, exp_avg, exp_avg_sq, beta1, beta2)
     bias_correction1 = 1 - beta1 ** step
     bias_correction2 = 1 - beta2 ** step
     rho_inf = 2 / (1 - beta2) - 1

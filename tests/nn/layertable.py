@@ -13,12 +13,12 @@ Rows live in `table_*.py` beside this file, one per layer family; `collect_rows(
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from tests._tables import collect_table_rows
 
 
 @dataclass
@@ -67,12 +67,6 @@ def draw_params(spec: LayerSpec, module, dtype: str, seed: int = 1) -> dict:
 
 
 def collect_rows() -> list:
-    """Every row of every `table_*.py` module (collected on demand, so a table module can
-    import this one without a cycle)."""
-    rows = []
-    package = importlib.import_module("tests.nn")
-    for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if module.name.startswith("table_"):
-            rows.extend(importlib.import_module(f"tests.nn.{module.name}").ROWS)
-    return rows
+    """Every row of every `table_*.py` module beside this one."""
+    return collect_table_rows("tests.nn")
 

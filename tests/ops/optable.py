@@ -8,12 +8,12 @@ differentiable input, and (when `double=True`) a double-backward check. Rows liv
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from tests._tables import collect_table_rows
 
 
 @dataclass
@@ -54,12 +54,6 @@ def draw_inputs(spec: OpSpec, shapes, dtype: str, seed: int = 0) -> list:
 
 
 def collect_rows() -> list:
-    """Every row of every `table_*.py` module (collected on demand, so a table module can
-    import this one without a cycle)."""
-    rows = []
-    package = importlib.import_module("tests.ops")
-    for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if module.name.startswith("table_"):
-            rows.extend(importlib.import_module(f"tests.ops.{module.name}").ROWS)
-    return rows
+    """Every row of every `table_*.py` module beside this one."""
+    return collect_table_rows("tests.ops")
 

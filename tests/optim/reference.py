@@ -11,6 +11,21 @@ from __future__ import annotations
 import numpy as np
 
 
+def _decay(p, g, lr, weight_decay, decoupled, maximize):
+    """The Adam family's start: negate for `maximize`, then decay the weights (decoupled,
+    AdamW style) or add the L2 term to the gradient; returns the new (p, g)."""
+    g = -g if maximize else g
+    if decoupled:
+        return p * (1 - lr * weight_decay), g
+    return p, g + weight_decay * p
+
+
+def _moments(s, g, beta1, beta2):
+    """The first and second moment estimates m and v, updated in `s`."""
+    s["m"] = beta1 * s.get("m", 0.0) + (1 - beta1) * g
+    s["v"] = beta2 * s.get("v", 0.0) + (1 - beta2) * g * g
+
+
 def sgd(p, g, s, t, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
         maximize=False):
     g = (-g if maximize else g) + weight_decay * p
@@ -23,13 +38,8 @@ def sgd(p, g, s, t, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nest
 def adam(p, g, s, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
          maximize=False, decoupled_weight_decay=False):
     beta1, beta2 = betas
-    g = -g if maximize else g
-    if decoupled_weight_decay:
-        p = p * (1 - lr * weight_decay)
-    else:
-        g = g + weight_decay * p
-    s["m"] = beta1 * s.get("m", 0.0) + (1 - beta1) * g
-    s["v"] = beta2 * s.get("v", 0.0) + (1 - beta2) * g * g
+    p, g = _decay(p, g, lr, weight_decay, decoupled_weight_decay, maximize)
+    _moments(s, g, beta1, beta2)
     v = s["v"]
     if amsgrad:
         s["v_max"] = np.maximum(s.get("v_max", 0.0), s["v"])
@@ -57,16 +67,11 @@ def adamax(p, g, s, t, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
 def nadam(p, g, s, t, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
           momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False):
     beta1, beta2 = betas
-    g = -g if maximize else g
-    if decoupled_weight_decay:
-        p = p * (1 - lr * weight_decay)
-    else:
-        g = g + weight_decay * p
+    p, g = _decay(p, g, lr, weight_decay, decoupled_weight_decay, maximize)
     mu = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
     mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
     s["prod"] = s.get("prod", 1.0) * mu  # prod_{i <= t} mu_i
-    s["m"] = beta1 * s.get("m", 0.0) + (1 - beta1) * g
-    s["v"] = beta2 * s.get("v", 0.0) + (1 - beta2) * g * g
+    _moments(s, g, beta1, beta2)
     m_hat = (mu_next * s["m"] / (1 - s["prod"] * mu_next)
              + (1 - mu) * g / (1 - s["prod"]))
     v_hat = s["v"] / (1 - beta2 ** t)
@@ -76,13 +81,8 @@ def nadam(p, g, s, t, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
 def radam(p, g, s, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
           decoupled_weight_decay=False, maximize=False):
     beta1, beta2 = betas
-    g = -g if maximize else g
-    if decoupled_weight_decay:
-        p = p * (1 - lr * weight_decay)
-    else:
-        g = g + weight_decay * p
-    s["m"] = beta1 * s.get("m", 0.0) + (1 - beta1) * g
-    s["v"] = beta2 * s.get("v", 0.0) + (1 - beta2) * g * g
+    p, g = _decay(p, g, lr, weight_decay, decoupled_weight_decay, maximize)
+    _moments(s, g, beta1, beta2)
     m_hat = s["m"] / (1 - beta1 ** t)
     rho_inf = 2 / (1 - beta2) - 1
     rho_t = rho_inf - 2 * t * beta2 ** t / (1 - beta2 ** t)

@@ -87,8 +87,10 @@ def _positive(op, name, values):
         raise EmberError(f"{op}: {name} must be positive, got {values} at {user_frame()}")
 
 
-def convolution(op: str, spatial: int, x, weight, bias, stride, padding, dilation, groups):
-    """Shared body of conv1d/2d/3d."""
+def _checked_geometry(op, spatial, x, weight, bias, stride, dilation, groups, grouped_axis):
+    """Checks shared by convolution and its transpose; returns the batched input, whether a
+    batch axis was added, and stride and dilation as tuples. `grouped_axis` names what the
+    weight's first axis holds (out_channels, or in_channels for the transpose)."""
     _check_operands(op, x, weight, bias, spatial)
     x, added = batched(op, x, spatial)
     stride = ntuple(stride, spatial, "stride", op)
@@ -96,8 +98,15 @@ def convolution(op: str, spatial: int, x, weight, bias, stride, padding, dilatio
     _positive(op, "stride", stride)
     _positive(op, "dilation", dilation)
     if groups < 1 or weight.shape[0] % groups:
-        raise shape_error(op, f"groups={groups} must be positive and divide out_channels="
+        raise shape_error(op, f"groups={groups} must be positive and divide {grouped_axis}="
                           f"{weight.shape[0]}", x, weight)
+    return x, added, stride, dilation
+
+
+def convolution(op: str, spatial: int, x, weight, bias, stride, padding, dilation, groups):
+    """Shared body of conv1d/2d/3d."""
+    x, added, stride, dilation = _checked_geometry(op, spatial, x, weight, bias, stride,
+                                                   dilation, groups, "out_channels")
     if x.shape[1] != weight.shape[1] * groups:
         raise shape_error(op, f"expected input with {weight.shape[1] * groups} channels "
                           f"(weight {tuple(weight.shape)}, groups={groups}), but the input "
@@ -113,16 +122,9 @@ def convolution(op: str, spatial: int, x, weight, bias, stride, padding, dilatio
 def transposed_convolution(op: str, spatial: int, x, weight, bias, stride, padding,
                            output_padding, groups, dilation, output_size=None):
     """Shared body of conv_transpose1d/2d/3d (weight laid out (in, out / groups, *k))."""
-    _check_operands(op, x, weight, bias, spatial)
-    x, added = batched(op, x, spatial)
-    stride = ntuple(stride, spatial, "stride", op)
-    dilation = ntuple(dilation, spatial, "dilation", op)
+    x, added, stride, dilation = _checked_geometry(op, spatial, x, weight, bias, stride,
+                                                   dilation, groups, "in_channels")
     pads = ntuple(padding, spatial, "padding", op)
-    _positive(op, "stride", stride)
-    _positive(op, "dilation", dilation)
-    if groups < 1 or weight.shape[0] % groups:
-        raise shape_error(op, f"groups={groups} must be positive and divide in_channels="
-                          f"{weight.shape[0]}", x, weight)
     if x.shape[1] != weight.shape[0]:
         raise shape_error(op, f"expected input with {weight.shape[0]} channels (weight "
                           f"{tuple(weight.shape)}), but the input has {x.shape[1]} channels",
