@@ -10,10 +10,11 @@ import math
 import warnings
 
 import numpy as np
-from scipy.special import erf
 
 import ember
 from tests.nn.layertable import LayerSpec
+
+_erf = np.vectorize(math.erf)  # the exact error function, elementwise (no SciPy)
 
 try:
     import torch
@@ -94,7 +95,7 @@ def np_layer_norm(x, weight, bias, eps=1e-5):
 
 
 _ACTIVATION = {"relu": lambda x: np.maximum(x, 0.0),
-               "gelu": lambda x: 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))}
+               "gelu": lambda x: 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))}
 
 
 def _feed_forward(p, prefix, x, activation):
@@ -296,6 +297,7 @@ def _torch_causal(length):
 
 _STACK_PARAMS = {**layer_params("layers.0.", E, 12), **layer_params("layers.1.", E, 12),
                  "norm.weight": (E,), "norm.bias": (E,)}
+
 
 ROWS = [
     # ---- MultiheadAttention ----

@@ -132,7 +132,7 @@ def test_sdpa_dropout_uses_the_generator_mask():
     assert np.all(dropped.numpy() == 0.0)
 
 
-@pytest.mark.skipif(torch is None, reason="PyTorch is an optional reference")
+@pytest.mark.torch_reference
 @pytest.mark.parametrize("mask", ["none", "bool", "float", "causal"])
 def test_sdpa_agrees_with_pytorch(mask):
     rng = np.random.default_rng(6)

@@ -17,7 +17,7 @@ try:
 except ImportError:  # PyTorch is an optional reference
     torch = None
 
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is an optional reference")
+needs_torch = pytest.mark.torch_reference
 
 
 def _random(shape, seed=0, dtype=np.float32):

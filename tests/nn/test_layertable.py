@@ -125,6 +125,7 @@ def test_state_dict_round_trips_bit_exactly(spec):
         assert a.numpy().tobytes() == b.numpy().tobytes()
 
 
+@pytest.mark.torch_reference
 @pytest.mark.parametrize("spec", TORCH_CASES)
 def test_agrees_with_pytorch(spec):
     module = _build(spec, "float64")

@@ -291,6 +291,7 @@ def test_gradients_match_finite_differences(case):
     assert gradcheck(lambda *t: case.fn(EF, *t), tensors)
 
 
+@pytest.mark.torch_reference
 @pytest.mark.filterwarnings("ignore:reduction. 'mean' divides")  # torch's kl_div notice
 @pytest.mark.parametrize("case", TORCH_CASES)
 def test_agrees_with_pytorch(case):

@@ -51,7 +51,7 @@ def test_clip_grad_norm_matches_numpy(norm_type, max_norm):
         np.testing.assert_allclose(numpy_total_norm(clipped, norm_type), max_norm, rtol=1e-5)
 
 
-@pytest.mark.skipif(torch is None, reason="PyTorch not installed")
+@pytest.mark.torch_reference
 @pytest.mark.parametrize("norm_type", NORMS)
 def test_clip_grad_norm_matches_torch(norm_type):
     params = with_grads(GRADS)

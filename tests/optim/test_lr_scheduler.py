@@ -130,6 +130,7 @@ def test_matches_formula(name):
                                atol=1e-15)
 
 
+@pytest.mark.torch_reference
 @pytest.mark.parametrize("name", TORCH_CASES)
 def test_matches_torch(name):
     schedule, _ = SCHEDULES[name]

@@ -184,7 +184,7 @@ def test_load_state_dict_mismatch_raises():
         optim.Adam([w, b]).load_state_dict({"state": {}})
 
 
-@pytest.mark.skipif(torch is None, reason="PyTorch not installed")
+@pytest.mark.torch_reference
 def test_loads_a_pytorch_state_dict_and_continues_like_pytorch():
     start = np.linspace(-1, 1, 6)
     reference = torch.tensor(start, requires_grad=True)

@@ -139,6 +139,7 @@ def test_generic_rule_matches_reference_on_strided_grads(case):
             np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.torch_reference
 @pytest.mark.parametrize("case", TORCH_CASES)
 def test_matches_torch(case):
     params = [torch.tensor(a, requires_grad=True) for a in (W0, B0)]
