@@ -184,6 +184,7 @@ from ember.ops.search import (
     topk,
 )
 from ember.ops.sets import unique, unique_all, unique_counts, unique_inverse, unique_values
+from ember.ops.special import erf
 from ember.random import manual_seed, rand, randint, randn
 
 bool = bool_  # noqa: A001  (Array API name; Python's bool stays reachable as builtins.bool)
