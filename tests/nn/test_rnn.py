@@ -54,7 +54,7 @@ def test_mask_equals_lengths_and_the_reference(mode, batch_first):
         np.testing.assert_array_equal(a.numpy(), c.numpy())
 
 
-@pytest.mark.skipif(torch is None, reason="PyTorch is an optional reference")
+@pytest.mark.torch_reference
 @pytest.mark.parametrize("mode", ["lstm", "gru"])
 def test_lengths_match_torch_pack_padded_sequence_with_initial_state(mode):
     module = _build(mode, 3, 4, num_layers=2, bidirectional=True, batch_first=True)

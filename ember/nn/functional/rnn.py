@@ -3,7 +3,10 @@
 Weights follow PyTorch's layout: `w_ih` (G*H, I), `w_hh` (G*H, H) with the gate blocks in
 PyTorch's order (LSTM i, f, g, o; GRU r, z, n). A sequence run computes the input projection
 x @ W_ih^T of every time step in one GEMM per layer and direction, then loops over time with
-one h @ W_hh^T matmul and one fused cell primitive (`ember.ops.rnn`) per step.
+one h @ W_hh^T matmul and one fused cell primitive (`ember.ops.rnn`) per step; the LSTM and
+GRU run that whole loop inside one primitive per layer-direction (`ember.ops.rnn_sequence`,
+`ember.ops.gru_sequence`), which saves the per-step autograd nodes and sums the hidden
+weight gradient in one GEMM.
 
 Variable lengths (`lengths` or a prefix `mask`) behave exactly like PyTorch's
 pack_padded_sequence: a padded step leaves the state unchanged, so h_n is each sequence's
@@ -22,6 +25,7 @@ from ember.nn.functional.dropout import dropout as apply_dropout
 from ember.nn.functional.linear import linear
 from ember.ops.creation import zeros
 from ember.ops.elementwise import tanh, where
+from ember.ops.gru_sequence import gru_sequence
 from ember.ops.linalg import matmul
 from ember.ops.movement import (
     concat,
@@ -34,6 +38,7 @@ from ember.ops.movement import (
     unstack,
 )
 from ember.ops.rnn import fused_gru_cell, fused_lstm_cell
+from ember.ops.rnn_sequence import lstm_sequence
 
 
 def _relu(x: Tensor) -> Tensor:
@@ -217,7 +222,7 @@ def _join_steps(outputs: list, time_axis: int) -> Tensor:
                    (batch, len(outputs), hidden))
 
 
-def _run_layer(mode, layer_input, weights, states, time_axis, step_masks):
+def _run_layer(mode, layer_input, weights, states, time_axis, step_masks, valid):
     """Both directions of one layer; returns the layer output and final states."""
     features = layer_input.shape[-1]
     flat_input = reshape(layer_input, (-1, features))
@@ -230,6 +235,21 @@ def _run_layer(mode, layer_input, weights, states, time_axis, step_masks):
             input_bias, hidden_bias = (b_hh if b_ih is None else b_ih + b_hh), None
         gates = linear(flat_input, w_ih, input_bias)
         gates = reshape(gates, layer_input.shape[:-1] + (gates.shape[-1],))
+        if mode == "lstm":  # the whole time loop in one primitive (ember.ops.rnn_sequence)
+            h0, c0 = states[direction]
+            output, h_n, c_n = lstm_sequence(gates, w_hh, h0, c0, valid, time_axis=time_axis,
+                                             reverse=direction == 1)
+            outputs.append(output)
+            finals.append((h_n, c_n))
+            continue
+        if mode == "gru":  # likewise (ember.ops.gru_sequence); b_hn stays inside r * (...)
+            if hidden_bias is None:
+                hidden_bias = zeros((w_hh.shape[0],), dtype=w_hh.dtype, device=w_hh.device)
+            output, h_n = gru_sequence(gates, w_hh, hidden_bias, states[direction][0], valid,
+                                       time_axis=time_axis, reverse=direction == 1)
+            outputs.append(output)
+            finals.append((h_n,))
+            continue
         steps = _split_steps(gates, time_axis)
         per_step, final = _run_direction(mode, steps, states[direction], w_hh, hidden_bias,
                                          direction == 1, step_masks)
@@ -265,17 +285,19 @@ def _recurrent(mode, input, hx, weights, batch_first, bidirectional, dropout, tr
     state_parts = tuple(hx) if mode == "lstm" else (hx,)
     initial = [_initial_states(op, part, len(weights), batch, hidden, unbatched, input)
                for part in state_parts]
-    step_masks = None
+    step_masks = valid_steps = None
     if valid is not None:
         xp = input.device.xp
         step_masks = [Tensor(xp.asarray(row[:, None]), input.device) for row in valid]
+        valid_steps = Tensor(xp.asarray(valid[..., None], dtype=input.dtype.np), input.device)
     layer_input, finals = input, []
     for first in range(0, len(weights), directions):
         if first and dropout and training:
             layer_input = apply_dropout(layer_input, dropout, True, generator=generator)
         states = [tuple(part[first + d] for part in initial) for d in range(directions)]
         layer_input, layer_finals = _run_layer(mode, layer_input, weights[first:first +
-                                               directions], states, time_axis, step_masks)
+                                               directions], states, time_axis, step_masks,
+                                               valid_steps)
         finals.extend(layer_finals)
     output = layer_input
     if valid is not None:  # zero the outputs at padded positions
