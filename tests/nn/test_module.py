@@ -249,3 +249,8 @@ def test_deepcopy_gives_an_independent_module_on_the_same_device():
     np.testing.assert_array_equal(clone(x).numpy(), net(x).numpy())
     clone.blocks[0].scale._data[...] = 0
     assert net.blocks[0].scale.numpy().all()
+
+
+def test_linear_rejects_a_bias_that_would_only_broadcast():
+    with pytest.raises(ember.ShapeError, match=r"expected a bias of shape \(4,\)"):
+        nn.functional.linear(ember.ones((2, 3)), ember.ones((4, 3)), ember.ones(1))

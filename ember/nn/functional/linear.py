@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from ember._core.tensor import Tensor
 from ember.nn.functional._checks import expect_last_dim
+from ember.ops.dense import dense
 from ember.ops.einsum import einsum
-from ember.ops.linalg import matmul
-from ember.ops.movement import matrix_transpose, reshape
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -16,15 +15,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     >>> ember.nn.functional.linear(ember.ones((4, 2)), w, b).shape
     (4, 3)
     """
-    expect_last_dim("linear", x, weight.shape[1], "in_features")
-    if x.ndim > 2:
-        # One 2-d GEMM instead of a batched matmul: faster forward, and the weight gradient
-        # is a single GEMM rather than a batched product summed over the batch.
-        lead = x.shape[:-1]
-        y = linear(reshape(x, (-1, x.shape[-1])), weight, bias)
-        return reshape(y, (*lead, weight.shape[0]))
-    y = matmul(x, matrix_transpose(weight))
-    return y + bias if bias is not None else y
+    return dense(x, weight, bias)
 
 
 def bilinear(x1: Tensor, x2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
