@@ -105,3 +105,40 @@ def erf(x):
     array([ 0.     ,  0.8427 , -0.99998], dtype=float32)
     """
     return apply(ERF, unary_float(x))
+
+
+class FlooredLog(Primitive):
+    """max(log p, floor) for p >= 0, with the gradient of log kept where the floor clips.
+
+    Binary cross-entropy floors its logs at -100 (PyTorch's convention) so p = 0 gives a
+    finite loss; differentiating through the floor would then give a zero gradient exactly
+    where a saturated, wrong prediction needs the strongest push. The gradient is therefore
+    1 / max(p, eps), which is PyTorch's BCE gradient.
+    """
+
+    def infer(self, p, floor, eps):
+        return AbstractValue(p.shape, p.dtype, p.device)
+
+    def forward(self, xp, p, floor, eps):
+        positive = p > 0
+        logs = xp.log(xp.where(positive, p, 1))
+        return xp.where(positive, xp.maximum(logs, floor), floor).astype(p.dtype, copy=False)
+
+    def vjp(self, ctx, gy):
+        from ember.ops.elementwise import maximum
+
+        p = ctx.inputs[0]
+        return gy / maximum(p, ctx.params["eps"]), None, None
+
+
+FLOORED_LOG = FlooredLog()
+
+
+def floored_log(p, floor: float = -100.0, eps: float = 1e-12):
+    """max(log p, floor) whose gradient is 1 / max(p, eps) everywhere (see FlooredLog).
+
+    >>> import ember
+    >>> ember.ops.special.floored_log(ember.tensor([0.0, 1.0]))
+    tensor([-100.,    0.])
+    """
+    return apply(FLOORED_LOG, unary_float(p), floor=float(floor), eps=float(eps))

@@ -431,3 +431,26 @@ def test_ignore_index_may_lie_outside_the_class_range():
 def test_bad_arguments_raise_clear_errors(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+@pytest.mark.parametrize("loss, options", [
+    ("cross_entropy", {}), ("cross_entropy", {"label_smoothing": 0.1}),
+    ("cross_entropy", {"weight": "ones"}), ("nll_loss", {}), ("nll_loss", {"weight": "ones"})])
+def test_all_ignored_batch_gives_nan_loss_but_zero_gradient(loss, options):
+    options = {k: ember.ones(5, dtype=ember.float64) if v == "ones" else v
+               for k, v in options.items()}
+    x = ember.asarray(np.random.default_rng(0).standard_normal((4, 5))).requires_grad_()
+    value = getattr(EF, loss)(x, ember.asarray(np.full(4, -100)), **options)
+    value.backward()
+    assert np.isnan(value.item())
+    np.testing.assert_array_equal(x.grad.numpy(), 0.0)
+
+
+def test_bce_pushes_saturated_wrong_predictions_like_pytorch():
+    p = ember.asarray(np.array([0.0, 1.0, 0.3])).requires_grad_()
+    target = ember.asarray(np.array([1.0, 0.0, 1.0]))
+    loss = EF.binary_cross_entropy(p, target, reduction="none")
+    loss.sum().backward()
+    np.testing.assert_allclose(loss.numpy(), [100.0, 100.0, -np.log(0.3)])
+    # PyTorch: (p - t) / max(p (1 - p), 1e-12)
+    np.testing.assert_allclose(p.grad.numpy(), [-1e12, 1e12, -1 / 0.3])

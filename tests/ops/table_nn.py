@@ -10,7 +10,7 @@ import numpy as np
 import ember
 import ember.nn.functional as F
 from ember.ops.normalization import normalize
-from ember.ops.special import erf
+from ember.ops.special import erf, floored_log
 from tests.ops.optable import OpSpec
 
 SHAPES = [((5,),), ((2, 3, 4),)]
@@ -98,6 +98,8 @@ ROWS = [
         make=_away_from(20, low=-60, high=60), double=True),
     OpSpec("f_softsign", F.softsign, _typed(lambda x: x / (1 + np.abs(x))), SHAPES,
            make=_away_from(0), double=True),
+    OpSpec("floored_log", floored_log, _typed(lambda p: np.maximum(np.log(p), -100.0)),
+           [((7,),), ((2, 3),)], domain=(0.05, 2.0), double=True),
     OpSpec("erf", erf, _typed(_erf), SHAPES + [((7,),)], domain=(-5.0, 5.0), double=True),
     # ---- the fused normalization primitive, all three outputs ----
     OpSpec("normalize_last_axis", lambda x, w, b: normalize(x, w, b, (1,), 1e-5),

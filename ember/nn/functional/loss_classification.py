@@ -7,6 +7,8 @@ the input's shape is read by cross_entropy as class probabilities.
 """
 from __future__ import annotations
 
+import math
+
 from ember._core.errors import DTypeError, EmberError, user_frame
 from ember._core.primitive import STATE, shape_error
 from ember._core.tensor import Tensor
@@ -20,13 +22,12 @@ from ember.nn.functional.loss import (
 )
 from ember.ops import movement
 from ember.ops._util import cast
-from ember.ops.elementwise import astype, exp, log, logaddexp, maximum, where
+from ember.ops.elementwise import astype, exp, log, logaddexp, where
 from ember.ops.indexing import IndexOutOfRange
 from ember.ops.reduce import sum as reduce_sum
 from ember.ops.scatter import take, take_along_axis
 from ember.ops.softmax import log_softmax, softmax_cross_entropy
-
-_LOG_FLOOR = -100.0  # PyTorch clamps log(p) in binary_cross_entropy at -100
+from ember.ops.special import floored_log
 
 
 # ---- class-index targets ----------------------------------------------------------------------
@@ -92,7 +93,12 @@ def _target_weights(x: Tensor, target: Tensor, weight, ignore_index: int) -> Ten
 def _weighted_reduce(loss: Tensor, weights: Tensor, reduction: str) -> Tensor:
     """PyTorch's weighted mean divides by the summed weights of the non-ignored targets."""
     if reduction == "mean":
-        return reduce_sum(loss) / reduce_sum(weights)
+        # All targets ignored: the mean is NaN as in PyTorch, but the gradient must stay
+        # zero (a 0/0 in the graph would put NaN into every parameter).
+        total = reduce_sum(weights)
+        empty = total == 0
+        mean = reduce_sum(loss) / where(empty, 1.0, total)
+        return where(empty, math.nan, mean)
     return reduce_loss(loss, reduction)
 
 
@@ -222,13 +228,6 @@ def _cross_entropy_probabilities(x, target, weight, reduction, smoothing):
 
 
 # ---- binary -----------------------------------------------------------------------------------
-def _floored_log(p: Tensor) -> Tensor:
-    """max(log p, -100) without evaluating log(0): the where keeps 0 out of log, so neither a
-    warning nor a NaN gradient appears at p = 0 or p = 1."""
-    positive = p > 0
-    return maximum(where(positive, log(where(positive, p, 1.0)), _LOG_FLOOR), _LOG_FLOOR)
-
-
 def binary_cross_entropy(input, target, weight=None, *, reduction: str = "mean") -> Tensor:
     """-w [t log p + (1 - t) log(1 - p)] on probabilities p in [0, 1] (logs floored at -100).
 
@@ -246,7 +245,7 @@ def binary_cross_entropy(input, target, weight=None, *, reduction: str = "mean")
         raise EmberError(f"{op}: input must hold probabilities in [0, 1], found values from "
                          f"{float(data.min())} to {float(data.max())} at {user_frame()}; "
                          f"apply sigmoid first, or use binary_cross_entropy_with_logits")
-    loss = -(target * _floored_log(x) + (1 - target) * _floored_log(1 - x))
+    loss = -(target * floored_log(x) + (1 - target) * floored_log(1 - x))
     if weight is not None:
         loss = loss * broadcast_weight(op, weight, x)
     return reduce_loss(loss, reduction)
