@@ -30,6 +30,18 @@ class _ModuleSequence(Module):
         self.add_module(str(len(self)), module)
         return self
 
+    def __delitem__(self, index):
+        """Delete by position or slice; the rest are renumbered "0", "1", ... as in PyTorch,
+        so a later append cannot overwrite a survivor."""
+        keys = list(self._modules)
+        doomed = keys[index] if isinstance(index, slice) else [keys[_index(self, index)]]
+        for key in doomed:
+            del self._modules[key]
+        survivors = list(self._modules.values())
+        self._modules.clear()
+        for position, module in enumerate(survivors):
+            self._modules[str(position)] = module
+
 
 class Sequential(_ModuleSequence):
     """Modules applied one after another.
@@ -65,10 +77,6 @@ class Sequential(_ModuleSequence):
         key = list(self._modules)[_index(self, index)]
         self.add_module(key, module)
 
-    def __delitem__(self, index: int):
-        key = list(self._modules)[_index(self, index)]
-        del self._modules[key]
-
 
 class ModuleList(_ModuleSequence):
     """A list of modules whose parameters are registered (indexable like a list)."""
@@ -85,12 +93,6 @@ class ModuleList(_ModuleSequence):
 
     def __setitem__(self, index: int, module: Module):
         self.add_module(str(_index(self, index)), module)
-
-    def __delitem__(self, index: int):
-        modules = list(self._modules.values())
-        del modules[_index(self, index)]
-        self._modules.clear()
-        self.extend(modules)
 
     def __iadd__(self, modules):
         return self.extend(modules)

@@ -55,6 +55,8 @@ def _rng(generator) -> np.random.Generator:
 
 
 def _write(tensor: Tensor, values: np.ndarray) -> Tensor:
+    if tensor.size == 0:
+        return tensor
     values = values.astype(tensor._data.dtype, copy=False)
     if tensor._device is not CPU:
         values = tensor._device.xp.asarray(values)
@@ -84,6 +86,8 @@ def ones_(tensor: Tensor) -> Tensor:
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """Glorot uniform: U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))."""
+    if tensor.size == 0:  # nothing to draw (PyTorch: a no-op)
+        return tensor
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound, generator)
@@ -91,6 +95,8 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """Glorot normal: N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
+    if tensor.size == 0:  # nothing to draw (PyTorch: a no-op)
+        return tensor
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
@@ -98,6 +104,8 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
 def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
     """He uniform: U(-b, b), b = gain * sqrt(3 / fan)."""
+    if tensor.size == 0:  # nothing to draw (PyTorch: a no-op)
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     bound = math.sqrt(3.0) * std
     return uniform_(tensor, -bound, bound, generator)
@@ -106,6 +114,8 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
 def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu", generator=None) -> Tensor:
     """He normal: N(0, std^2), std = gain / sqrt(fan)."""
+    if tensor.size == 0:  # nothing to draw (PyTorch: a no-op)
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std, generator)
 
@@ -134,13 +144,34 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     values that fall outside."""
     if not a < b:
         raise EmberError(f"trunc_normal_: need a < b, got a={a}, b={b}")
-    rng = _rng(generator)
-    values = rng.normal(mean, std, tensor.size)
-    outside = (values < a) | (values > b)
-    while outside.any():
-        values[outside] = rng.normal(mean, std, int(outside.sum()))
-        outside = (values < a) | (values > b)
-    return _write(tensor, values.reshape(tensor.shape))
+    # Inverse-CDF sampling (as PyTorch): uniform between the CDF values of the bounds, mapped
+    # back through the normal quantile. Unlike redrawing, it cannot stall when [a, b] lies far
+    # in a tail.
+    cdf = np.vectorize(lambda z: 0.5 * (1.0 + math.erf(z / math.sqrt(2.0))))
+    low, high = cdf((a - mean) / std), cdf((b - mean) / std)
+    uniform = _rng(generator).uniform(low, high, tensor.size)
+    values = mean + std * math.sqrt(2.0) * _erfinv(2.0 * uniform - 1.0)
+    return _write(tensor, np.clip(values, a, b).reshape(tensor.shape))
+
+
+def _erfinv(y: np.ndarray) -> np.ndarray:
+    """Inverse error function: Giles' single-precision approximation refined by two Newton
+    steps on math.erf (float64-accurate on (-1, 1))."""
+    y = np.clip(y, -1 + 1e-16, 1 - 1e-16)
+    w = -np.log((1.0 - y) * (1.0 + y))
+    central = w < 5.0
+    t = np.where(central, w - 2.5, np.sqrt(np.maximum(w, 5.0)) - 3.0)
+    p_central = np.polyval([2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                            0.00021858087, -0.00125372503, -0.00417768164, 0.246640727,
+                            1.50140941], t)
+    p_tail = np.polyval([-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+                         0.00573950773, -0.0076224613, 0.00943887047, 1.00167406,
+                         2.83297682], t)
+    x = np.where(central, p_central, p_tail) * y
+    erf = np.vectorize(math.erf)
+    for _ in range(2):
+        x = x - (erf(x) - y) / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))
+    return x
 
 
 glorot_uniform_ = xavier_uniform_

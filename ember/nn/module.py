@@ -106,6 +106,8 @@ class Module:
     """
 
     training: bool
+    # State-dict entries older checkpoints may lack (kept at their current value when absent).
+    _optional_state: frozenset = frozenset()
 
     def __init__(self):
         setattr_ = object.__setattr__
@@ -327,7 +329,8 @@ class Module:
                 if name not in module._non_persistent:
                     slots[lead + name] = (module, name, "_buffers")
         missing = [key for key, (module, name, store) in slots.items()
-                   if key not in state_dict and getattr(module, store)[name] is not None]
+                   if key not in state_dict and getattr(module, store)[name] is not None
+                   and name not in module._optional_state]
         unexpected = [key for key in state_dict if key not in slots]
         wrong_shape, staged = [], []
         for key, value in state_dict.items():
@@ -351,6 +354,7 @@ class Module:
                 lines.append("wrong shapes: " + "; ".join(wrong_shape))
             raise StateDictError("\n  ".join(lines))
         new_data = [(entry, _converted(entry[3], entry[4], entry[5])) for entry in staged]
+        touched = {}
         for (module, name, store, current, _, _), (data, device) in new_data:
             if current is None:
                 fresh = Parameter(Tensor(data, device)) if store == "_parameters" else \
@@ -359,7 +363,14 @@ class Module:
             else:
                 current._data = data
                 current._device = device
+            touched[id(module)] = module
+        for module in touched.values():
+            module._state_loaded()
         return IncompatibleKeys(missing, unexpected)
+
+    def _state_loaded(self):
+        """Called after `load_state_dict` wrote into this module: lazy layers whose weights
+        arrived from the state dict take their input size from them."""
 
     # ---- modes and conversion ----------------------------------------------------------
     def train(self, mode: bool = True) -> Module:

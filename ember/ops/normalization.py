@@ -142,7 +142,9 @@ class Normalize(Primitive):
         width = _count(x.shape, axes)
         rows = x.size // width
         ones = np.ones(width, x.dtype)
-        y, normalized = np.empty_like(x), np.empty_like(x)
+        # Fresh C-ordered outputs: empty_like would copy a permuted input's strides, and the
+        # reshape below would then hand the kernel a temporary copy to write into.
+        y, normalized = np.empty(x.shape, x.dtype), np.empty(x.shape, x.dtype)
         stats_shape = reduced_shape(x.shape, axes, True)
         mean_, var, inv_std = (np.empty(stats_shape, x.dtype) for _ in range(3))
         _rows_forward(_rows(x, width), ones if weight is None else weight.reshape(-1),

@@ -229,3 +229,20 @@ def test_integer_nearest_upscale_repeats_and_sums_back():
         np.arange(6.0).reshape(2, 3), 2, axis=0), 3, axis=1))
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.full((1, 1, 2, 3), 6.0))
+
+
+@pytest.mark.parametrize("nd, scale, expected", [
+    (1, 1.1, [0, 0, 1, 2, 3]), (3, 1.1, [0, 0, 1, 2, 3]), (2, 1.1, [0, 1, 2, 3, 4]),
+    (1, 2.1, [0, 0, 0, 1, 1, 2, 2, 3, 3, 4]), (2, 2.1, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4])])
+def test_nearest_scale_factor_follows_pytorch_per_rank(nd, scale, expected):
+    # PyTorch's 2-d nearest kernel copies or doubles an axis whatever the factor; its 1-d and
+    # 3-d kernels sample at floor(i / factor). Values from torch 2.13.
+    x = ember.arange(5.0).reshape((1, 1) + (1,) * (nd - 1) + (5,))
+    out = F.interpolate(x, scale_factor=scale).numpy().reshape(-1)[-len(expected):]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_linear_interpolation_copies_an_axis_that_keeps_its_size():
+    x = ember.arange(5.0).reshape(1, 1, 5)
+    np.testing.assert_allclose(F.interpolate(x, scale_factor=1.1, mode="linear").numpy(),
+                               x.numpy())

@@ -97,3 +97,13 @@ def test_unknown_names_are_errors():
         init.calculate_gain("swishy")
     with pytest.raises(ember.EmberError, match="fan_in"):
         init.kaiming_uniform_(_empty(2, 2), mode="fan_sideways")
+
+
+def test_trunc_normal_far_in_a_tail_returns_promptly_within_bounds():
+    w = init.trunc_normal_(_empty(1000), mean=10.0, std=1.0, a=-2.0, b=2.0).numpy()
+    assert w.min() >= -2.0 and w.max() <= 2.0
+    w = init.trunc_normal_(_empty(20000, dtype="float64"), a=-0.5, b=1.0).numpy()
+    # The mean of N(0, 1) truncated to [-0.5, 1]: (phi(-0.5) - phi(1)) / (Phi(1) - Phi(-0.5)).
+    phi = [math.exp(-z * z / 2) / math.sqrt(2 * math.pi) for z in (-0.5, 1.0)]
+    cdf = [0.5 * (1 + math.erf(z / math.sqrt(2))) for z in (-0.5, 1.0)]
+    assert w.mean() == pytest.approx((phi[0] - phi[1]) / (cdf[1] - cdf[0]), abs=0.01)

@@ -254,3 +254,23 @@ def test_deepcopy_gives_an_independent_module_on_the_same_device():
 def test_linear_rejects_a_bias_that_would_only_broadcast():
     with pytest.raises(ember.ShapeError, match=r"expected a bias of shape \(4,\)"):
         nn.functional.linear(ember.ones((2, 3)), ember.ones((4, 3)), ember.ones(1))
+
+
+def test_deleting_renumbers_so_append_cannot_overwrite():
+    seq = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 3))
+    del seq[0]
+    seq.append(nn.Tanh())
+    assert list(seq._modules) == ["0", "1", "2"]
+    assert [type(m).__name__ for m in seq] == ["ReLU", "Linear", "Tanh"]
+    del seq[0:2]
+    assert [type(m).__name__ for m in seq] == ["Tanh"]
+    modules = nn.ModuleList([nn.Identity(), nn.Linear(1, 1), nn.Tanh()])
+    del modules[:2]
+    assert list(modules._modules) == ["0"] and isinstance(modules[0], nn.Tanh)
+
+
+def test_lazy_linear_reports_its_size_after_loading_and_zero_size_layers_work():
+    lazy = nn.Linear(None, 3)
+    lazy.load_state_dict({"weight": np.ones((3, 5)), "bias": np.zeros(3)})
+    assert lazy.in_features == 5 and "in_features=5" in repr(lazy)
+    assert nn.Linear(0, 3)(ember.ones((2, 0))).shape == (2, 3)

@@ -123,3 +123,46 @@ def test_layer_norm_gradient_matches_float64_reference_in_float32():
 def test_bad_inputs_raise_ember_errors_naming_the_problem(call, message):
     with pytest.raises(ember.EmberError, match=message):
         call()
+
+
+def test_layer_norm_of_a_permuted_input():
+    # (B, C, T) -> (B, T, C): the conv-then-LayerNorm pattern hands over a non-contiguous view.
+    x = np.random.default_rng(0).standard_normal((2, 8, 6)).astype(np.float32)
+    permuted = ember.asarray(x).permute(0, 2, 1)
+    rows = x.transpose(0, 2, 1)
+    expected = (rows - rows.mean(-1, keepdims=True)) / np.sqrt(rows.var(-1, keepdims=True)
+                                                               + 1e-5)
+    np.testing.assert_allclose(ember.nn.LayerNorm(8)(permuted).numpy(), expected, atol=1e-5)
+
+
+def test_lazy_batch_norm_keeps_loaded_state():
+    source = ember.nn.BatchNorm2d(4)
+    state = {k: v.numpy() + 2.0 if v.dtype.kind == "f" else v.numpy()
+             for k, v in source.state_dict().items()}
+    lazy = ember.nn.BatchNorm2d(None)
+    lazy.load_state_dict(state)
+    assert lazy.num_features == 4
+    lazy.eval()
+    x = np.ones((2, 4, 3, 3), np.float32)
+    expected = (x - 2.0) / np.sqrt(3.0 + 1e-5) * 3.0 + 2.0
+    np.testing.assert_allclose(lazy(ember.asarray(x)).numpy(), expected, rtol=1e-6)
+
+
+def test_checkpoints_without_a_batch_counter_load_strictly():
+    layer = ember.nn.BatchNorm1d(3)
+    state = {k: v.numpy() for k, v in layer.state_dict().items() if k != "num_batches_tracked"}
+    assert ember.nn.BatchNorm1d(3).load_state_dict(state).missing_keys == []
+
+
+@pytest.mark.parametrize("momentum", [None, 0.1])
+def test_instance_norm_running_stats_follow_pytorch(momentum):
+    layer = ember.nn.InstanceNorm1d(3, momentum=momentum, track_running_stats=True)
+    x = ember.asarray(np.random.default_rng(1).standard_normal((2, 3, 5)).astype(np.float32))
+    for _ in range(3):
+        layer(x)
+    assert layer.num_batches_tracked.item() == 0
+    if momentum is None:  # no cumulative average for instance norm: the stats stay put
+        np.testing.assert_array_equal(layer.running_mean.numpy(), 0.0)
+        np.testing.assert_array_equal(layer.running_var.numpy(), 1.0)
+    else:
+        assert np.abs(layer.running_mean.numpy()).max() > 0

@@ -41,7 +41,7 @@ def relu(input, inplace: bool = False) -> Tensor:
     tensor([0., 0., 2.])
     """
     x = _float(input)
-    return where(x > 0, x, 0.0)
+    return where(x <= 0, 0.0, x)  # NaN fails the test and passes through, as in PyTorch
 
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0,

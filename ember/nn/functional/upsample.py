@@ -57,10 +57,13 @@ def _scale(size: int, out: int, factor, align_corners: bool, dtype):
     return dtype.type(size) / dtype.type(out)
 
 
-def _nearest_sources(size, out, factor, exact) -> np.ndarray:
-    if not exact and out == size:
+def _nearest_sources(size, out, factor, exact, spatial) -> np.ndarray:
+    # PyTorch's 2-d nearest kernel copies (out == size) or doubles (out == 2 size) whatever
+    # the scale factor; its 1-d and 3-d kernels sample with the factor when one is given.
+    shortcut = not exact and (factor is None or spatial == 2)
+    if shortcut and out == size:
         return np.arange(out)
-    if not exact and out == 2 * size:
+    if shortcut and out == 2 * size:
         return np.arange(out) >> 1
     scale = _scale(size, out, factor, False, np.dtype(np.float32))
     positions = np.arange(out, dtype=np.float32) + np.float32(0.5 if exact else 0.0)
@@ -79,7 +82,7 @@ def _index(values: np.ndarray, x: Tensor) -> Tensor:
 
 def _nearest_axis(x: Tensor, axis: int, out: int, factor, exact: bool) -> Tensor:
     size = x.shape[axis]
-    sources = _nearest_sources(size, out, factor, exact)
+    sources = _nearest_sources(size, out, factor, exact, x.ndim - 2)
     repeat = out // size
     if out == repeat * size and np.array_equal(sources, np.arange(out) // repeat):
         # An integer upscale: repeat every element (gradient: a sum over the copies).
@@ -92,6 +95,8 @@ def _nearest_axis(x: Tensor, axis: int, out: int, factor, exact: bool) -> Tensor
 
 def _linear_axis(x: Tensor, axis: int, out: int, factor, align_corners: bool) -> Tensor:
     size = x.shape[axis]
+    if out == size:  # PyTorch copies an axis that keeps its size, whatever the factor
+        return x
     dtype = np.dtype(np.float64 if x._data.dtype == np.float64 else np.float32)
     scale = _scale(size, out, factor, align_corners, dtype)
     positions = np.arange(out, dtype=dtype)

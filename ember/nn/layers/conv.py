@@ -87,6 +87,11 @@ class _ConvNd(Module):
             bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
             init.uniform_(self.bias, -bound, bound)
 
+    def _state_loaded(self):
+        if self.weight is not None:
+            self.in_channels = (self.weight.shape[0] if self.transposed
+                                else self.weight.shape[1] * self.groups)
+
     def _infer_channels(self, x):
         if self.weight is None:
             self._build(x.shape[1] if x.ndim == self.spatial + 2 else x.shape[0])

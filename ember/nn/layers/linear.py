@@ -55,6 +55,10 @@ class Linear(Module):
             self._build(x.shape[-1])
         return linear(x, self.weight, self.bias)
 
+    def _state_loaded(self):
+        if self.weight is not None:
+            self.in_features = self.weight.shape[1]
+
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")

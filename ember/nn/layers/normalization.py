@@ -25,6 +25,9 @@ class _NormBase(Module):
     _op = ""
     _layouts = ()  # accepted input ranks, e.g. (2, 3) for BatchNorm1d
 
+    # Checkpoints from before PyTorch 0.4.1 have no batch counter (PyTorch loads them too).
+    _optional_state = frozenset({"num_batches_tracked"})
+
     def __init__(self, num_features: int | None, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, dtype=None,
                  device=None):
@@ -68,6 +71,26 @@ class _NormBase(Module):
         if self.affine and self.weight is not None:
             init.ones_(self.weight)
             init.zeros_(self.bias)
+
+    def _state_loaded(self):
+        if self.num_features is None:
+            loaded = self.weight if self.weight is not None else self.running_mean
+            if loaded is not None:
+                self.num_features = loaded.shape[0]
+                self._fill_missing()
+
+    def _fill_missing(self):
+        """After a lazy load: create what the state dict did not hold (e.g. running stats of
+        a checkpoint saved without them) with their defaults."""
+        options = {"dtype": self._dtype, "device": self._device}
+        if self.affine and self.weight is None:
+            self.weight = Parameter(ones(self.num_features, **options))
+            self.bias = Parameter(zeros(self.num_features, **options))
+        if self.track_running_stats and self.running_mean is None:
+            self.running_mean = zeros(self.num_features, **options)
+            self.running_var = ones(self.num_features, **options)
+        if self.track_running_stats and self.num_batches_tracked is None:
+            self.num_batches_tracked = zeros((), dtype=dtypes.int64, device=self._device)
 
     def _check_input(self, x):
         if x.ndim not in self._layouts:
@@ -144,7 +167,9 @@ class _InstanceNorm(_NormBase):
         if x.ndim == batched - 1:  # unbatched (C, *spatial)
             return squeeze(self.forward(expand_dims(x, axis=0)), axis=0)
         self._check_input(x)
-        factor = self._average_factor()
+        # PyTorch's instance norm neither counts batches nor averages cumulatively:
+        # momentum=None means the running statistics stay put.
+        factor = self.momentum if self.momentum is not None else 0.0
         use_input_stats = self.training or not self.track_running_stats
         return instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                              use_input_stats, factor, self.eps)
