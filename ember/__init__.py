@@ -198,4 +198,4 @@ __array_api_version__ = "2023.12"
 
 _bind()
 
-from ember import nn, optim  # noqa: E402  (built on the ops above)
+from ember import data, datasets, nn, optim  # noqa: E402  (built on the ops above)

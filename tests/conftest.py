@@ -1,13 +1,7 @@
-"""Test-wide settings: datasets come from ../shared/data, never from the network."""
+"""Test-wide settings (the data location is set by the repository's root conftest.py)."""
 from __future__ import annotations
 
 import importlib.util
-import os
-from pathlib import Path
-
-_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if "EMBER_DATA" not in os.environ and _SHARED_DATA.is_dir():
-    os.environ["EMBER_DATA"] = str(_SHARED_DATA)
 
 # PyTorch is an optional reference: tests marked `torch_reference` compare against it. Without
 # torch they are deselected (not reported as skips), and the summary says so.
