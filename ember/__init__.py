@@ -198,4 +198,7 @@ __array_api_version__ = "2023.12"
 
 _bind()
 
-from ember import data, datasets, nn, optim  # noqa: E402  (built on the ops above)
+# Built on the ops above: layers, optimizers, data, the training API.
+from ember import data, datasets, nn, optim, train  # noqa: E402
+from ember.models import Model, Sequential  # noqa: E402
+from ember.train import callbacks, metrics  # noqa: E402
