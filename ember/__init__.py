@@ -199,6 +199,5 @@ __array_api_version__ = "2023.12"
 _bind()
 
 # Built on the ops above: layers, optimizers, data, the training API.
-from ember import data, datasets, nn, optim, train  # noqa: E402
+from ember import callbacks, data, datasets, metrics, nn, optim, train  # noqa: E402  # noqa: E402  (modules: `from ember.callbacks import ...`)
 from ember.models import Model, Sequential  # noqa: E402
-from ember.train import callbacks, metrics  # noqa: E402

@@ -109,7 +109,8 @@ class ProgressBar(Callback):
 
     # ---- evaluate (inside fit, validation shows on the epoch's line instead) -----------
     def on_test_begin(self, logs=None):
-        self._started = time.perf_counter()
+        if not self._in_fit:  # inside fit, the epoch's clock keeps running through validation
+            self._started = time.perf_counter()
         if self.verbose == 1 and not self._in_fit:
             self._open(self.params.get("steps"), "Evaluate")
 

@@ -174,3 +174,11 @@ def test_progress_bar_shows_epochs_steps_and_live_values(capsys):
     assert "Epoch 1/2" in text and "Epoch 2/2" in text and "3/3" in text
     assert "loss: " in text and "val_loss: " in text
     assert capsys.readouterr().out == ""  # the explicit bar replaces the default one
+
+
+def test_callbacks_and_metrics_import_as_modules():
+    from ember.callbacks import EarlyStopping as FromModule
+    from ember.metrics import AUC as MetricFromModule
+
+    assert FromModule is ember.train.callbacks.EarlyStopping
+    assert MetricFromModule is ember.train.metrics.AUC
