@@ -3,23 +3,13 @@ audio_digits.py, timeseries_forecast.py): each trains on tiny settings through i
 must return finite metrics that beat chance. Data come from $EMBER_DATA (../shared/data)."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def load(name: str):
-    """Import examples/<name>.py as a module (examples/ is a folder of scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(f"ember_example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.examples._scripts import EXAMPLES, load
 
 
 @pytest.mark.parametrize("name", ["mnist_lenet", "mnist_cnn"])

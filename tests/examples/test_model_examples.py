@@ -2,26 +2,17 @@
 runs end to end on tiny settings and its returned metrics move the right way."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def _load(name: str):
-    """Import examples/<name>.py as a module (examples/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.examples._scripts import load
 
 
 def _run(name: str, *argv: str) -> dict:
-    metrics = _load(name).main([*argv, "--verbose", "0", "--seed", "0"])
+    metrics = load(name).main([*argv, "--verbose", "0", "--seed", "0"])
     assert metrics and all(math.isfinite(value) for value in metrics.values()), metrics
     return metrics
 

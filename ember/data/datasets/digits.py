@@ -6,7 +6,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ember._core.errors import EmberError
-from ember.data.dataset import Dataset
+from ember.data.datasets._labeled import LabeledImages
 from ember.data.transforms.image import ToTensor
 
 
@@ -33,7 +33,7 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-class Digits(Dataset):
+class Digits(LabeledImages):
     """1,797 8x8 grey digits (scikit-learn's `load_digits`), split by class into train/test.
 
     The split is stratified and fixed by `seed`: each class puts round(count * test_fraction)
@@ -60,15 +60,6 @@ class Digits(Dataset):
         self.targets = labels[index].astype(np.int64)
         self.transform = transform if transform is not None else ToTensor()
         self.target_transform = target_transform
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index):
-        image, label = self.transform(self.data[index]), int(self.targets[index])
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, label
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All images as float32 (N, 1, 8, 8) and labels as int64 (N,), e.g. for `fit`."""

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ember._core.errors import EmberError
-from ember.data.dataset import Dataset
 from ember.data.datasets._files import data_folder, download, file_digests
+from ember.data.datasets._labeled import LabeledImages
 from ember.data.transforms.image import ToTensor
 
 _IMAGES_MAGIC, _LABELS_MAGIC = 2051, 2049
@@ -39,7 +39,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     return np.frombuffer(bytearray(raw), dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-class MNIST(Dataset):
+class MNIST(LabeledImages):
     """The MNIST handwritten digits: 60,000 train / 10,000 test 28x28 images, labels 0-9.
 
     Files (the canonical `train-images-idx3-ubyte.gz` etc.) are read from `root`, else from
@@ -124,15 +124,6 @@ class MNIST(Dataset):
             if path.is_file() and file_digests(path) == (md5, sha256):
                 continue
             download([base + name for base in self._mirrors()], path, md5=md5, sha256=sha256)
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index):
-        image, label = self.transform(self.data[index]), int(self.targets[index])
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, label
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All images as float32 (N, 1, 28, 28) in [0, 1] and labels as int64 (N,)."""
