@@ -12,7 +12,8 @@ from ember.train.callbacks import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
+from ember.viz.callback import TensorBoard
 
 __all__ = ["CSVLogger", "Callback", "CallbackList", "EarlyStopping", "LambdaCallback",
            "LearningRateScheduler", "ModelCheckpoint", "ProgressBar", "ReduceLROnPlateau",
-           "TerminateOnNaN"]
+           "TensorBoard", "TerminateOnNaN"]

@@ -30,5 +30,12 @@ class History(Callback):
         if self.model is not None:
             self.model.history = self
 
+    def plot(self, path=None, metrics=None):
+        """Loss and metric curves, train vs validation (see `ember.viz.plot_history`);
+        returns the matplotlib Figure and saves PNG/SVG/PDF by the extension of `path`."""
+        from ember.viz.plot import plot_history
+
+        return plot_history(self, path, metrics)
+
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
