@@ -275,7 +275,8 @@ class Model(Module):
             callbacks=None, validation_split: float = 0.0, validation_data=None,
             shuffle: bool = True, class_weight: dict | None = None, sample_weight=None,
             initial_epoch: int = 0, steps_per_epoch: int | None = None,
-            validation_batch_size: int | None = None):
+            validation_batch_size: int | None = None, checkpoint_dir=None,
+            resume: bool = False, checkpoint_every="epoch", keep_checkpoints: int | None = 3):
         """Train for `epochs` epochs; returns a `History` (`.history['loss']`, ...).
 
         x/y: NumPy arrays or Tensors (x a tuple for several inputs), or x alone as an
@@ -285,10 +286,16 @@ class Model(Module):
         loss. `shuffle` reorders arrays and Datasets each epoch (a DataLoader keeps its own
         order). Logs hold 'loss', the metrics, 'val_'-prefixed versions and 'lr' (the
         learning rate the epoch ran with).
+
+        `checkpoint_dir` saves the full training state (weights, optimizer, RNGs, data
+        position, History) there every `checkpoint_every` steps or at each epoch end
+        ('epoch'), keeping the newest `keep_checkpoints`; `resume=True` continues from the
+        newest intact one, mid-epoch, as if never interrupted (bit for bit on CPU).
         """
         return loop.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
                         validation_data, shuffle, class_weight, sample_weight, initial_epoch,
-                        steps_per_epoch, validation_batch_size)
+                        steps_per_epoch, validation_batch_size, checkpoint_dir, resume,
+                        checkpoint_every, keep_checkpoints)
 
     def evaluate(self, x=None, y=None, batch_size: int = 32, verbose="auto",
                  sample_weight=None, steps=None, callbacks=None, return_dict: bool = False):

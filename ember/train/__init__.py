@@ -13,6 +13,7 @@ from ember.train.callbacks import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
+from ember.train.checkpoint import Checkpointer, CheckpointError, training_state
 from ember.train.history import History
 from ember.train.metrics import (
     AUC,
@@ -30,3 +31,4 @@ from ember.train.metrics import (
     TopKAccuracy,
 )
 from ember.train.progress import ProgressBar
+from ember.train.resume import TrainingCheckpoint

@@ -22,6 +22,7 @@ from ember.train.callbacks import CallbackList
 from ember.train.history import History
 from ember.train.metrics import host_array
 from ember.train.progress import ProgressBar, resolve_verbose
+from ember.train.resume import TrainingCheckpoint
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -203,18 +204,21 @@ def scalars(logs) -> dict:
     return out
 
 
-def _callbacks(model, callbacks, verbose: int, params: dict, history=None) -> CallbackList:
+def _callbacks(model, callbacks, verbose: int, params: dict, history=None,
+               last=()) -> CallbackList:
     user = list(callbacks or [])
     default = [] if verbose == 0 or any(isinstance(c, ProgressBar) for c in user) else \
         [ProgressBar(verbose)]
-    return CallbackList(default + user + ([history] if history is not None else []),
-                        model=model, params=params)
+    # `last` (the training checkpoint) runs after History, so a save includes the epoch.
+    return CallbackList(default + user + ([history] if history is not None else [])
+                        + list(last), model=model, params=params)
 
 
 # ---- loops -----------------------------------------------------------------------------------
 def fit(model, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
         validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-        sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_batch_size=None):
+        sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_batch_size=None,
+        checkpoint_dir=None, resume=False, checkpoint_every="epoch", keep_checkpoints=3):
     """Train `model` (see `ember.Model.fit`); returns a History."""
     if x is None:
         raise EmberError("fit needs training data x")
@@ -234,18 +238,28 @@ def fit(model, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callback
     model._prepare_fit(lambda: _first_x(train, device))
     steps = _steps(train, steps_per_epoch)
     history = History()
+    initial_step, last = 0, []
+    if checkpoint_dir is not None:
+        # After _prepare_fit: the optimizer exists, and a peeked batch cannot move the data.
+        last = [TrainingCheckpoint(checkpoint_dir, checkpoint_every, keep_checkpoints)]
+        train, initial_epoch, initial_step = last[0].begin(model, train, history, callbacks,
+                                                           resume, initial_epoch)
     callback_list = _callbacks(model, callbacks, verbose, {"epochs": epochs, "steps": steps,
-                                                           "verbose": verbose}, history)
+                                                           "verbose": verbose}, history, last)
     model.stop_training = False
     callback_list.on_train_begin({})
     logs: dict = {}
     for epoch in range(initial_epoch, epochs):
-        model.reset_metrics()
+        first_step = initial_step if epoch == initial_epoch else 0  # > 0: resumed mid-epoch
+        if first_step == 0:
+            model.reset_metrics()
         model.train()
         callback_list.on_epoch_begin(epoch, {})
         lr = model._current_lr()
-        for step, batch in enumerate(batches(train, device, class_weight, steps)):
-            if step == 0:
+        remaining = None if steps is None else steps - first_step
+        for step, batch in enumerate(batches(train, device, class_weight, remaining),
+                                     start=first_step):
+            if step == first_step:
                 model._note_input(batch[0])
             callback_list.on_train_batch_begin(step, {})
             logs = scalars(model.train_step(batch))
