@@ -198,6 +198,7 @@ __array_api_version__ = "2023.12"
 
 _bind()
 
-# Built on the ops above: layers, optimizers, data, the training API.
-from ember import callbacks, data, datasets, metrics, nn, optim, train  # noqa: E402  # noqa: E402  (modules: `from ember.callbacks import ...`)
+# Built on the ops above: layers, optimizers, data, the training API, files, visualization.
+from ember import callbacks, data, datasets, io, metrics, nn, optim, train, viz  # noqa: E402
+from ember.io import load, save  # noqa: E402
 from ember.models import Model, Sequential  # noqa: E402

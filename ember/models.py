@@ -270,6 +270,15 @@ class Model(Module):
     def _call(self, x):
         return self(*x) if isinstance(x, tuple) else self(x)
 
+    # ---- files -------------------------------------------------------------------------
+    def save(self, path, metadata: dict | None = None) -> None:
+        """Architecture (JSON config) and weights in one checksummed safetensors file,
+        written atomically; `ember.models.load_model(path)` rebuilds the model without
+        running code from the file."""
+        from ember.io import save_model
+
+        save_model(self, path, metadata)
+
     # ---- the loops -----------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size: int = 32, epochs: int = 1, verbose="auto",
             callbacks=None, validation_split: float = 0.0, validation_data=None,
@@ -439,3 +448,10 @@ class Sequential(Model):
         if isinstance(index, slice):
             return Sequential(self.layers[index])
         return self.layers[index]
+
+
+def load_model(path, device=None):
+    """Rebuild a model saved with `Model.save` (see `ember.io.load_model`)."""
+    from ember.io import load_model as load
+
+    return load(path, device=device)

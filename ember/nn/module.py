@@ -7,6 +7,7 @@ PyTorch does; a PyTorch state dict converted to NumPy arrays loads without renam
 from __future__ import annotations
 
 import copy
+import functools
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -90,6 +91,27 @@ def _finish_annotation(error: EmberError):
     error._ember_module_path = []
 
 
+def capture_init_arguments(cls: type) -> type:
+    """Make instances of `cls` remember the arguments of their outermost constructor call
+    (in `_init_arguments`), which is what `save_model` stores to rebuild them. Idempotent;
+    `Module.__init_subclass__` applies it to every Module class."""
+    init = cls.__init__
+    if getattr(init, "_ember_captures_arguments", False):
+        return cls
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        # The subclass's constructor runs first: its arguments rebuild the whole object, so
+        # the calls it makes to base-class constructors are not recorded.
+        if "_init_arguments" not in self.__dict__:
+            object.__setattr__(self, "_init_arguments", (args, kwargs))
+        init(self, *args, **kwargs)
+
+    __init__._ember_captures_arguments = True
+    cls.__init__ = __init__
+    return cls
+
+
 class Module:
     """Base class of every layer and model: subclass it, assign layers and `Parameter`s in
     `__init__`, compute in `forward`.
@@ -108,6 +130,12 @@ class Module:
     training: bool
     # State-dict entries older checkpoints may lack (kept at their current value when absent).
     _optional_state: frozenset = frozenset()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Record each instance's constructor arguments: ember.io.save_model stores them as
+        # JSON so load_model can rebuild the module without pickling code.
+        capture_init_arguments(cls)
 
     def __init__(self):
         setattr_ = object.__setattr__
@@ -367,6 +395,18 @@ class Module:
         for module in touched.values():
             module._state_loaded()
         return IncompatibleKeys(missing, unexpected)
+
+    def save_weights(self, path, metadata: dict | None = None) -> None:
+        """Write `state_dict()` to `path` (safetensors with checksums, atomically)."""
+        from ember.io.model_files import save_weights
+
+        save_weights(self, path, metadata)
+
+    def load_weights(self, path, strict: bool = True) -> IncompatibleKeys:
+        """Load a weights file; on any error the module is left unchanged."""
+        from ember.io.model_files import load_weights
+
+        return load_weights(self, path, strict)
 
     def _state_loaded(self):
         """Called after `load_state_dict` wrote into this module: lazy layers whose weights

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -206,8 +205,9 @@ class EarlyStopping(_Monitor):
 
 
 class ModelCheckpoint(_Monitor):
-    """Save the model's weights (safetensors) after every epoch, or only when `monitor`
-    improves (`save_best_only`). `filepath` may hold `{epoch}` (from 1) and any logged value,
+    """Save the model's weights (or, with `save_weights_only=False`, the whole model) as
+    checksummed safetensors (`ember.io`) after every epoch, or only when `monitor` improves
+    (`save_best_only`). `filepath` may hold `{epoch}` (from 1) and any logged value,
     e.g. 'ckpt-{epoch:02d}-{val_loss:.3f}.safetensors'. Each file is written to a temporary
     file in the same folder, fsynced, then renamed over the target: a crash mid-save leaves
     the previous checkpoint intact.
@@ -220,9 +220,7 @@ class ModelCheckpoint(_Monitor):
                  save_best_only: bool = False, mode: str = "auto",
                  save_weights_only: bool = True, initial_value_threshold: float | None = None):
         super().__init__("ModelCheckpoint", monitor, mode, 0.0)
-        if not save_weights_only:
-            raise EmberError("ModelCheckpoint: only weights can be saved "
-                             "(save_weights_only=True); whole-model files come with ember.io")
+        self.save_weights_only = save_weights_only
         self.filepath = os.fspath(filepath)
         self.verbose = verbose
         self.save_best_only = save_best_only
@@ -239,28 +237,12 @@ class ModelCheckpoint(_Monitor):
                       f"{current:.5f}")
             self.best = current
         path = self.filepath.format(epoch=epoch + 1, **logs)
-        save_weights(self.model, path)
+        from ember.io import save_model, save_weights  # ember.io builds on the layers
 
-
-def save_weights(model, path: str):
-    """Write `model.state_dict()` to `path` as safetensors, atomically (temp file + rename)."""
-    from safetensors.numpy import save_file
-
-    arrays = {name: np.ascontiguousarray(value.cpu().numpy())
-              for name, value in model.state_dict().items()}
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".safetensors")
-    os.close(handle)
-    try:
-        save_file(arrays, temporary)
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+        if self.save_weights_only:
+            save_weights(self.model, path)
+        else:
+            save_model(self.model, path)
 
 
 def _optimizer(callback: Callback):

@@ -182,3 +182,18 @@ def test_callbacks_and_metrics_import_as_modules():
 
     assert FromModule is ember.train.callbacks.EarlyStopping
     assert MetricFromModule is ember.train.metrics.AUC
+
+
+def test_whole_model_checkpoints_and_model_save_round_trip(tmp_path):
+    from ember.models import load_model
+
+    model = ember.Sequential([ember.nn.Linear(2, 3), ember.nn.Tanh(), ember.nn.Linear(3, 1)])
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(0).standard_normal((16, 2)).astype(np.float32)
+    model.fit(x, x[:, :1], epochs=2, verbose=0,
+              callbacks=[ModelCheckpoint(tmp_path / "m-{epoch}.safetensors",
+                                         monitor="loss", save_weights_only=False)])
+    model.save(tmp_path / "final.safetensors")
+    for name in ("m-2.safetensors", "final.safetensors"):
+        restored = load_model(tmp_path / name)
+        np.testing.assert_array_equal(restored.predict(x), model.predict(x))
