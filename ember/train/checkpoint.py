@@ -30,6 +30,7 @@ from ember import random as ember_random
 from ember._core.device import CPU
 from ember._core.errors import EmberError
 from ember._core.tensor import Tensor
+from ember.io.files import CheckpointError
 
 FORMAT = "ember.training_state"
 VERSION = 1
@@ -39,10 +40,6 @@ _TEMPORARY_PREFIX = ".tmp-ckpt-"
 # Markers in state.json for what JSON cannot say itself: an array, a tuple, a dict whose keys
 # are not all strings (an optimizer's state is keyed by parameter index).
 _ARRAY, _TUPLE, _ITEMS = "__tensor__", "__tuple__", "__items__"
-
-
-class CheckpointError(EmberError, ValueError):
-    """A checkpoint that cannot be written or read (unsupported value, corrupt or missing file)."""
 
 
 # ---- RNG states ------------------------------------------------------------------------------
