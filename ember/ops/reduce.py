@@ -10,7 +10,8 @@ from ember._core.shapes import normalize_axes, normalize_axis, reduced_shape
 from ember._core.tensor import Tensor
 from ember.ops import movement
 from ember.ops._util import as_tensor, cast, unary_float
-from ember.ops.elementwise import astype, equal, exp, log, sqrt
+from ember.ops.elementwise import astype, equal, exp, log, sqrt, where
+from ember.ops.logic import isfinite
 
 
 class Reduction(Primitive):
@@ -214,8 +215,7 @@ def logsumexp(x, /, *, axis=None, keepdims=False) -> Tensor:
     x = unary_float(x)
     axes = normalize_axes(axis, x.ndim, "logsumexp")
     shift = max(x.detach(), axis=axes, keepdims=True)
-    shift = Tensor(x._device.xp.where(x._device.xp.isfinite(shift._data), shift._data, 0),
-                   x._device)
+    shift = where(isfinite(shift), shift, 0.0)  # an all -inf slice shifts by 0, not by inf
     out = log(sum(exp(x - shift), axis=axes, keepdims=True)) + shift
     return out if keepdims else movement.squeeze(out, axes) if axes else out
 

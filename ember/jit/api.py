@@ -1,0 +1,216 @@
+"""`ember.jit`: trace a function once per input signature, cache the graph, run it.
+
+A signature is, per argument: shape, dtype and device for Tensors (NumPy arrays count as
+Tensors); the value itself for static arguments (`static_argnums`) and for other Python
+values (numbers, strings, None are baked into the graph as constants, so a new value means
+a new trace). When a call brings a new signature and an earlier one exists, the retrace
+reason (which argument changed, and how) is kept in `fn.retrace_reasons`, printed when
+`explain=True` or `EMBER_LOG_RECOMPILES=1`, and a `RetraceWarning` is issued after
+`max_retraces` retraces of one function.
+
+Not yet supported inside a jitted function: `.backward()`, in-place updates of tensors made
+outside it, and gradients through its outputs (outputs are plain Tensors).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+
+import numpy as np
+
+from ember._core.errors import EmberError, user_frame
+from ember._core.primitive import STATE, AbstractValue, abstract, tracing
+from ember._core.tensor import Tensor
+from ember.jit.execute import Executable
+from ember.jit.ir import Graph
+from ember.jit.trace import Tracer
+
+
+class RetraceWarning(UserWarning):
+    """A jitted function was traced again many times (its signature keeps changing)."""
+
+
+def jit(fn=None, *, static_argnums=(), explain: bool = False, max_retraces: int = 8):
+    """Compile `fn` by tracing: `ember.jit(f)` or `@ember.jit` or `@ember.jit(static_argnums=1)`.
+
+    >>> import ember
+    >>> from ember.jit import jit
+    >>> @jit
+    ... def f(x, y):
+    ...     return (x * y).sum(axis=1)
+    >>> f(ember.ones((2, 3)), ember.ones(3))
+    tensor([3., 3.])
+    >>> print(f.lower(ember.ones((2, 3)), ember.ones(3)))
+    graph f(%0: float32[2, 3], %1: float32[3]):
+      %2 = multiply(%0, %1) : float32[2, 3]
+      %3 = sum(%2, axes=(1,), keepdims=False) : float32[2]
+      return %3
+    """
+    if fn is None:
+        return functools.partial(jit, static_argnums=static_argnums, explain=explain,
+                                 max_retraces=max_retraces)
+    return JitFunction(fn, static_argnums, explain, max_retraces)
+
+
+class _Entry:
+    __slots__ = ("graph", "executable", "structure")
+
+    def __init__(self, graph, structure):
+        self.graph = graph
+        self.executable = Executable(graph)
+        self.structure = structure  # None: one Tensor; else the tuple/list type
+
+
+class JitFunction:
+    """A traced-and-cached function (what `jit` returns)."""
+
+    def __init__(self, fn, static_argnums=(), explain=False, max_retraces=8):
+        if isinstance(static_argnums, int):
+            static_argnums = (static_argnums,)
+        self.fn = fn
+        self.static_argnums = frozenset(static_argnums)
+        self.explain = explain
+        self.max_retraces = max_retraces
+        self.trace_count = 0
+        self.retrace_reasons: list[str] = []
+        self._cache: dict = {}
+        self._last_key = None
+        self._name = getattr(fn, "__name__", "function")
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
+        if STATE.tracer is not None:  # called inside another trace: inline
+            return self.fn(*args, **kwargs)
+        args, kwargs = _as_tensors(args, self.static_argnums), _as_tensors_kw(kwargs)
+        for position, arg in _tensor_args(args, kwargs):
+            if arg.requires_grad and STATE.grad_enabled:
+                raise EmberError(f"{self._name}: argument {position} requires grad, but "
+                                 f"gradients through ember.jit are not supported yet at "
+                                 f"{user_frame()}; call it eagerly or detach the input")
+        entry = self._lookup(args, kwargs)
+        arrays = [arg._data for _, arg in _tensor_args(args, kwargs)]
+        results = entry.executable(*arrays)
+        outs = [Tensor(array, value.aval.device)
+                for array, value in zip(results, entry.graph.outputs)]
+        if entry.structure is None:
+            return outs[0]
+        if hasattr(entry.structure, "_fields"):  # a named tuple such as QRResult
+            return entry.structure(*outs)
+        return entry.structure(outs)
+
+    def lower(self, *args, **kwargs) -> Graph:
+        """The graph for these arguments (traced now if not cached)."""
+        args, kwargs = _as_tensors(args, self.static_argnums), _as_tensors_kw(kwargs)
+        return self._lookup(args, kwargs).graph
+
+    def _lookup(self, args, kwargs) -> _Entry:
+        key = _signature(args, kwargs, self.static_argnums)
+        entry = self._cache.get(key)
+        if entry is None:
+            if self._last_key is not None:
+                self._note_retrace(self._last_key, key)
+            entry = self._trace(args, kwargs)
+            self._cache[key] = entry
+        self._last_key = key
+        return entry
+
+    def _note_retrace(self, old, new):
+        reason = f"retracing {self._name}: {_difference(old, new)}"
+        self.retrace_reasons.append(reason)
+        if self.explain or os.environ.get("EMBER_LOG_RECOMPILES") == "1":
+            print(reason)
+        if len(self.retrace_reasons) == self.max_retraces:
+            warnings.warn(f"{self._name} was traced {self.trace_count + 1} times; its input "
+                          f"signature keeps changing (last: {reason}); pad shapes to a few "
+                          f"sizes or make changing Python values tensors", RetraceWarning,
+                          stacklevel=4)
+
+    def _trace(self, args, kwargs) -> _Entry:
+        self.trace_count += 1
+        tracer = Tracer(self._name)
+
+        def symbolic(arg):
+            return tracer.new_input(abstract(arg)) if isinstance(arg, Tensor) else arg
+
+        traced_args = [arg if i in self.static_argnums else symbolic(arg)
+                       for i, arg in enumerate(args)]
+        traced_kwargs = {name: symbolic(arg) for name, arg in kwargs.items()}
+        with tracing(tracer):
+            out = self.fn(*traced_args, **traced_kwargs)
+        structure = None if isinstance(out, Tensor) else type(out)
+        outs = [out] if structure is None else out
+        sequence = structure is None or issubclass(structure, (tuple, list))
+        if not sequence or not all(isinstance(o, Tensor) for o in outs):
+            raise EmberError(f"{self._name}: a jitted function must return a Tensor or a "
+                             f"tuple/list of Tensors, got {type(out).__name__}")
+        tracer.graph.outputs = [tracer.lift(o) for o in outs]
+        tracer.graph.verify()
+        return _Entry(tracer.graph, structure)
+
+    def __repr__(self):
+        return f"<jit {self._name}: {len(self._cache)} cached traces>"
+
+
+def _as_tensors(args, static_argnums):
+    return tuple(arg if i in static_argnums or not isinstance(arg, np.ndarray)
+                 else Tensor(arg) for i, arg in enumerate(args))
+
+
+def _as_tensors_kw(kwargs):
+    return {name: Tensor(arg) if isinstance(arg, np.ndarray) else arg
+            for name, arg in sorted(kwargs.items())}
+
+
+def _tensor_args(args, kwargs):
+    """(position or name, Tensor) of the dynamic arguments, in graph-input order."""
+    found = [(i, arg) for i, arg in enumerate(args) if isinstance(arg, Tensor)]
+    return found + [(name, arg) for name, arg in kwargs.items() if isinstance(arg, Tensor)]
+
+
+def _describe_arg(arg, static: bool):
+    if isinstance(arg, Tensor) and not static:
+        aval = abstract(arg)
+        return ("tensor", aval.shape, aval.dtype.name, str(aval.device))
+    try:
+        hash(arg)
+    except TypeError:
+        raise EmberError(f"argument {arg!r} of type {type(arg).__name__} is neither a tensor "
+                         f"nor hashable; ember.jit needs hashable static values") from None
+    return ("static" if static else "constant", type(arg).__name__, arg)
+
+
+def _signature(args, kwargs, static_argnums) -> tuple:
+    positional = tuple(_describe_arg(arg, i in static_argnums) for i, arg in enumerate(args))
+    named = tuple((name, _describe_arg(arg, False)) for name, arg in kwargs.items())
+    return positional, named
+
+
+def _difference(old, new) -> str:
+    """Which argument changed between two signatures, in words."""
+    (old_pos, old_named), (new_pos, new_named) = old, new
+    if len(old_pos) != len(new_pos) or [n for n, _ in old_named] != [n for n, _ in new_named]:
+        return f"the arguments changed from {_count(old)} to {_count(new)}"
+    pairs = list(zip(range(len(old_pos)), old_pos, new_pos))
+    pairs += [(name, a, b) for (name, a), (_, b) in zip(old_named, new_named)]
+    for where, before, after in pairs:
+        if before == after:
+            continue
+        if before[0] == "tensor" and after[0] == "tensor":
+            for label, index in (("shape", 1), ("dtype", 2), ("device", 3)):
+                if before[index] != after[index]:
+                    return f"argument {where} {label} {before[index]} -> {after[index]}"
+        kind = "static argument" if after[0] == "static" else "argument"
+        return f"{kind} {where} {_show(before)} -> {_show(after)}"
+    return "the signature changed"
+
+
+def _show(described) -> str:
+    if described[0] == "tensor":
+        return f"tensor {AbstractValue(described[1], described[2])!r}"
+    return repr(described[2])
+
+
+def _count(signature) -> str:
+    positional, named = signature
+    return f"{len(positional)} positional / {len(named)} keyword"

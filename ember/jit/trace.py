@@ -1,0 +1,164 @@
+"""Tracing: run a Python function once on symbolic Tensors and record its primitives.
+
+A traced Tensor is an ordinary `Tensor` (subclass `TracedTensor`) whose `_data` is a
+`Placeholder`: it has the shape, dtype and size of the value (from `prim.infer`), so
+`.shape`, `.dtype`, `.ndim` and shape logic in ops work unchanged, but it holds no numbers.
+Anything that needs the numbers (`bool(x)`, `float(x)`, `.item()`, `.numpy()`) raises a
+`TraceError` naming the user's line instead of silently freezing one branch.
+
+While `tracing(tracer)` is active, `apply` hands every primitive call to `Tracer.process`,
+which appends a node to the `Graph` and returns new traced Tensors. Tensors that were not
+made by the trace (parameters captured by closure, constants built inside the function)
+become captures: the graph reads their storage at run time.
+"""
+from __future__ import annotations
+
+from ember._core.autograd import no_grad
+from ember._core.errors import EmberError, user_frame
+from ember._core.primitive import ENGINE_OPS, AbstractValue, tracing
+from ember._core.tensor import Tensor
+from ember.jit.ir import Graph, Value
+
+_ADVICE = ("use ember.where(condition, a, b) for a data-dependent choice, or pass the "
+           "value as a static argument (static_argnums=...) so each value gets its own trace")
+
+
+class TraceError(EmberError):
+    """An operation needs a concrete value, or is not supported, while tracing."""
+
+
+class Placeholder:
+    """Stands in for the backend array of a traced Tensor: shape and dtype, no data."""
+
+    __slots__ = ("value", "tracer", "shape", "dtype", "ndim", "size")
+
+    def __init__(self, value: Value, tracer):
+        self.value = value
+        self.tracer = tracer
+        self.shape = value.aval.shape
+        self.dtype = value.aval.dtype.np
+        self.ndim = len(self.shape)
+        size = 1
+        for dim in self.shape:
+            size *= dim
+        self.size = size
+
+    def __getattr__(self, name):
+        if name.startswith("__array"):  # NumPy probing for a conversion
+            raise concrete_error("converting to a NumPy array")
+        raise TraceError(f"a traced tensor has no concrete data (its `{name}` was needed) "
+                         f"at {user_frame()}; {_ADVICE}")
+
+    def __array__(self, dtype=None, copy=None):
+        raise concrete_error("converting to a NumPy array")
+
+
+def concrete_error(what: str) -> TraceError:
+    return TraceError(f"{what} needs the value of a traced tensor, which is not known while "
+                      f"ember.jit traces, at {user_frame()}; Python control flow on traced "
+                      f"values would freeze one branch: {_ADVICE}")
+
+
+class TracedTensor(Tensor):
+    """A symbolic Tensor recorded into a graph (see the module docstring)."""
+
+    __slots__ = ()
+
+    def numpy(self):
+        raise concrete_error("`.numpy()`")
+
+    def __array__(self, dtype=None, copy=None):
+        raise concrete_error("converting to a NumPy array")
+
+    def item(self):
+        raise concrete_error("`.item()`")
+
+    def tolist(self):
+        raise concrete_error("`.tolist()`")
+
+    def __bool__(self):
+        raise concrete_error("`bool()` (an `if`/`while` on a tensor)")
+
+    def __float__(self):
+        raise concrete_error("`float()`")
+
+    def __int__(self):
+        raise concrete_error("`int()`")
+
+    def __index__(self):
+        raise concrete_error("using a tensor as a Python index")
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        raise TraceError(f"`.backward()` inside ember.jit is not supported yet at "
+                         f"{user_frame()}; compute gradients outside the jitted function")
+
+    def __repr__(self):
+        return f"traced({self._data.value!r}: {self._data.value.aval!r})"
+
+
+class Tracer:
+    """Records primitive applications into `self.graph` (use with `tracing(tracer)`)."""
+
+    def __init__(self, name: str = "graph"):
+        self.graph = Graph(name)
+        self._captured: dict[int, Value] = {}  # id(tensor) -> Value
+
+    def new_input(self, aval: AbstractValue) -> TracedTensor:
+        return self.wrap(self.graph.add_input(aval))
+
+    def wrap(self, value: Value) -> TracedTensor:
+        return TracedTensor(Placeholder(value, self), value.aval.device)
+
+    def lift(self, operand):
+        """The graph operand for an `apply` argument: a Value for Tensors, else the constant."""
+        if not isinstance(operand, Tensor):
+            return operand
+        data = operand._data
+        if type(data) is Placeholder:
+            if data.tracer is not self:
+                raise TraceError(f"a tensor traced by another function was used here at "
+                                 f"{user_frame()}; do not leak traced tensors out of a "
+                                 f"jitted function")
+            return data.value
+        value = self._captured.get(id(operand))
+        if value is None:
+            value = self.graph.add_capture(operand)
+            self._captured[id(operand)] = value
+        return value
+
+    def process(self, prim, args, params):
+        inputs = [self.lift(arg) for arg in args]
+        node = self.graph.add_node(prim, inputs, params)
+        for value in node.outputs:
+            if any(dim is None for dim in value.aval.shape):
+                self.graph.nodes.pop()
+                raise TraceError(f"{prim.name} has a data-dependent output shape "
+                                 f"{value.aval.shape} and cannot be traced at {user_frame()}; "
+                                 f"compute it outside the jitted function, or use a "
+                                 f"fixed-size alternative (ember.where, masks)")
+        results = tuple(self.wrap(value) for value in node.outputs)
+        return results if node.multiple else results[0]
+
+    def assign(self, target, value):
+        """`target[...] = value` becomes rebinding target to the new value (SSA)."""
+        if type(target._data) is not Placeholder:
+            raise TraceError(f"in-place update of a tensor created outside the traced "
+                             f"function at {user_frame()} is not supported inside ember.jit "
+                             f"yet; return the new value instead")
+        if value.shape != target.shape:
+            raise EmberError(f"in-place result of shape {value.shape} cannot be stored in a "
+                             f"tensor of shape {target.shape} at {user_frame()}")
+        if value.dtype is not target.dtype:
+            with tracing(self):
+                value = ENGINE_OPS.astype(value, target.dtype)
+        target._data = value._data
+
+    def setitem(self, target, key, value):
+        if type(target._data) is not Placeholder:
+            self.assign(target, target)  # raises the captured-tensor error
+        from ember.ops.indexing import index_put
+
+        with tracing(self), no_grad():
+            result = index_put(target, key if isinstance(key, tuple) else (key,), value)
+        self.assign(target, result)
+
