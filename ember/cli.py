@@ -81,6 +81,14 @@ def main(argv=None) -> int:
     start.add_argument("--verbose", type=int, default=None,
                        help="0 silent, 1 progress bar, 2 one line per epoch (default: auto)")
     commands.add_parser("info", help="versions, BLAS, threads and whether a GPU is usable")
+    commands.add_parser("bench", help="the BENCH.md workloads vs PyTorch (options: ember bench "
+                                      "--help)", add_help=False)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        from ember.benchmarks.run import main as bench
+
+        bench(argv[1:])
+        return 0
     args = parser.parse_args(argv)
     if args.command == "info":
         print("\n".join(info_lines()))

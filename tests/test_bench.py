@@ -25,3 +25,12 @@ def test_workload_table_prints_every_requested_row():
 def test_layer_bench_runs():
     out = _run("layers.py", "--quick", "--only", "layernorm")
     assert any(line.startswith("layernorm") for line in out.splitlines())
+
+
+def test_ember_bench_command_and_memory_column(capsys):
+    from ember import cli
+
+    assert cli.main(["bench", "--quick", "--only", "mlp", "--memory"]) == 0
+    out = capsys.readouterr().out
+    memory = [line for line in out.splitlines() if "peak step memory" in line]
+    assert memory and "ember" in memory[0]
