@@ -10,7 +10,8 @@ import numpy as np
 from ember._core import dtypes
 from ember._core.device import CPU
 from ember._core.device import device as as_device
-from ember._core.errors import DTypeError
+from ember._core.errors import DTypeError, EmberError, user_frame
+from ember._core.primitive import STATE
 from ember._core.tensor import Tensor
 
 
@@ -45,6 +46,15 @@ class Generator:
         self._rng.bit_generator.state = state
 
     def _finish(self, data, dtype, device, requires_grad=False) -> Tensor:
+        tracer = STATE.tracer
+        if tracer is not None and getattr(tracer, "freezes_random_draws", False):
+            # A draw made while tracing would become a constant of the compiled graph: every
+            # call would reuse the same "random" numbers. Refuse rather than freeze silently.
+            raise EmberError(f"random numbers (e.g. a dropout mask) were drawn inside "
+                             f"ember.jit at {user_frame()}: the compiled graph would replay "
+                             f"the same draw on every call. Random ops under jit are not "
+                             f"supported yet; run this step eagerly, or call the model in "
+                             f"eval mode (model.eval()) so dropout is off")
         target = as_device(device) if device is not None else CPU
         if dtype is not None and data.dtype != dtype:
             data = data.astype(dtype)

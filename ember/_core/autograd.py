@@ -121,7 +121,8 @@ def _as_gradient(value, like: Tensor) -> Tensor:
             raise EmberError(f"backward on a tensor of shape {like.shape} needs `gradient` "
                              f"(the vector in the vector-Jacobian product); only scalar "
                              f"outputs get an implicit gradient of 1")
-        return Tensor(like._device.xp.ones_like(like._data), like._device)
+        # ones(shape) rather than ones_like: `like` may be a traced tensor with no data
+        return Tensor(like._device.xp.ones(like._data.shape, like._data.dtype), like._device)
     if not isinstance(value, Tensor):
         value = Tensor(like._device.xp.asarray(value, dtype=like._data.dtype), like._device)
     if value._data.shape != like._data.shape:
@@ -246,6 +247,11 @@ def _zero_fill(node, grads):
 
 
 def _accumulate_leaves(leaf_grads, create_graph):
+    accumulate = getattr(STATE.tracer, "accumulate_grad", None)
+    if accumulate is not None:  # under ember.jit: the tracer records the write-back
+        for leaf, grad in leaf_grads.values():
+            accumulate(leaf, _run_leaf_hooks(leaf, grad))
+        return
     given = set()  # arrays already handed to a leaf in this pass
     for leaf, grad in leaf_grads.values():
         grad = _run_leaf_hooks(leaf, grad)
@@ -279,8 +285,11 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     if inputs is not None:
         inputs = _as_list(inputs)
         grads = run_backward(outputs, gradients, retain, create_graph, capture=inputs)
+        accumulate = getattr(STATE.tracer, "accumulate_grad", None)
         for tensor, grad in zip(inputs, grads):
-            if grad is not None:
+            if grad is not None and accumulate is not None:
+                accumulate(tensor, grad)
+            elif grad is not None:
                 grad = grad if create_graph else grad.detach()
                 tensor.grad = grad if tensor.grad is None else tensor.grad + grad
         return

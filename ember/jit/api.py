@@ -8,8 +8,14 @@ reason (which argument changed, and how) is kept in `fn.retrace_reasons`, printe
 `explain=True` or `EMBER_LOG_RECOMPILES=1`, and a `RetraceWarning` is issued after
 `max_retraces` retraces of one function.
 
-Not yet supported inside a jitted function: `.backward()`, in-place updates of tensors made
-outside it, and gradients through its outputs (outputs are plain Tensors).
+The modes (train/eval) of the modules called while tracing, and the grad mode, are part of
+the signature too ("module Linear mode train -> eval"). `loss.backward()` and
+`ember.autograd.grad` inside the function record the backward pass into the same graph;
+gradients of tensors made outside it (parameters) become extra graph outputs accumulated
+into their `.grad` after each run, as eager backward does.
+
+Not yet supported inside a jitted function: in-place updates of tensors made outside it (so
+optimizer steps, which update raw arrays, run outside), and gradients through its outputs.
 """
 from __future__ import annotations
 
@@ -54,12 +60,26 @@ def jit(fn=None, *, static_argnums=(), explain: bool = False, max_retraces: int 
 
 
 class _Entry:
-    __slots__ = ("graph", "executable", "structure")
+    __slots__ = ("graph", "executable", "structure", "guards", "grad_leaves")
 
-    def __init__(self, graph, structure):
+    def __init__(self, graph, structure, guards=(), grad_leaves=()):
         self.graph = graph
         self.executable = Executable(graph)
         self.structure = structure  # None: one Tensor; else the tuple/list type
+        self.guards = guards  # (module, training) of the modules called while tracing
+        self.grad_leaves = grad_leaves  # tensors whose .grad the last outputs accumulate into
+
+    def guard_failure(self):
+        """Why this trace does not fit the current state (None when it does)."""
+        for module, training in self.guards:
+            if module.training != training:
+                return (f"module {type(module).__name__} mode {_mode(training)} -> "
+                        f"{_mode(module.training)}")
+        return None
+
+
+def _mode(training: bool) -> str:
+    return "train" if training else "eval"
 
 
 class JitFunction:
@@ -76,8 +96,9 @@ class JitFunction:
         self.retrace_reasons: list[str] = []
         self._cache: dict = {}
         self._last_key = None
-        self._name = getattr(fn, "__name__", "function")
-        functools.update_wrapper(self, fn)
+        self._name = getattr(fn, "__name__", type(fn).__name__)
+        if not hasattr(fn, "named_parameters"):  # a Module's __dict__ must not be copied
+            functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
         if STATE.tracer is not None:  # called inside another trace: inline
@@ -91,6 +112,8 @@ class JitFunction:
         entry = self._lookup(args, kwargs)
         arrays = [arg._data for _, arg in _tensor_args(args, kwargs)]
         results = entry.executable(*arrays)
+        if entry.grad_leaves:
+            results = _write_grads(entry, results)
         outs = [Tensor(array, value.aval.device)
                 for array, value in zip(results, entry.graph.outputs)]
         if entry.structure is None:
@@ -106,17 +129,25 @@ class JitFunction:
 
     def _lookup(self, args, kwargs) -> _Entry:
         key = _signature(args, kwargs, self.static_argnums)
-        entry = self._cache.get(key)
-        if entry is None:
-            if self._last_key is not None:
-                self._note_retrace(self._last_key, key)
-            entry = self._trace(args, kwargs)
-            self._cache[key] = entry
+        entries = self._cache.get(key)
+        reason = None
+        if entries:
+            for entry in entries:
+                reason = entry.guard_failure()
+                if reason is None:
+                    self._last_key = key
+                    return entry
+        elif self._last_key is not None:
+            reason = _difference(self._last_key, key)
+        if reason is not None:
+            self._note_retrace(reason)
+        entry = self._trace(args, kwargs)
+        self._cache.setdefault(key, []).append(entry)
         self._last_key = key
         return entry
 
-    def _note_retrace(self, old, new):
-        reason = f"retracing {self._name}: {_difference(old, new)}"
+    def _note_retrace(self, difference: str):
+        reason = f"retracing {self._name}: {difference}"
         self.retrace_reasons.append(reason)
         if self.explain or os.environ.get("EMBER_LOG_RECOMPILES") == "1":
             print(reason)
@@ -136,20 +167,47 @@ class JitFunction:
         traced_args = [arg if i in self.static_argnums else symbolic(arg)
                        for i, arg in enumerate(args)]
         traced_kwargs = {name: symbolic(arg) for name, arg in kwargs.items()}
-        with tracing(tracer):
-            out = self.fn(*traced_args, **traced_kwargs)
+        try:
+            with tracing(tracer):
+                out = self.fn(*traced_args, **traced_kwargs)
+        finally:
+            tracer.restore_grads()
         structure = None if isinstance(out, Tensor) else type(out)
         outs = [out] if structure is None else out
         sequence = structure is None or issubclass(structure, (tuple, list))
         if not sequence or not all(isinstance(o, Tensor) for o in outs):
             raise EmberError(f"{self._name}: a jitted function must return a Tensor or a "
                              f"tuple/list of Tensors, got {type(out).__name__}")
+        writes = list(tracer.grad_writes.values())
         tracer.graph.outputs = [tracer.lift(o) for o in outs]
+        tracer.graph.outputs += [tracer.lift(grad) for _, grad, _ in writes]
         tracer.graph.verify()
-        return _Entry(tracer.graph, structure)
+        guards = tuple(tracer.modules.values())
+        return _Entry(tracer.graph, structure, guards, tuple(leaf for leaf, _, _ in writes))
 
     def __repr__(self):
-        return f"<jit {self._name}: {len(self._cache)} cached traces>"
+        count = sum(len(entries) for entries in self._cache.values())
+        return f"<jit {self._name}: {count} cached traces>"
+
+
+def _write_grads(entry, results):
+    """Accumulate the traced gradients (the last outputs) into the leaves' `.grad`, as the
+    eager engine does; returns the user's outputs."""
+    count = len(entry.grad_leaves)
+    user, grads = results[:-count], results[-count:]
+    captured = {id(tensor._data) for _, tensor in entry.graph.captures}
+    given = {id(array) for array in user}
+    for leaf, array in zip(entry.grad_leaves, grads):
+        if leaf.grad is not None:
+            leaf.grad = Tensor(leaf.grad._data + array, leaf._device)
+            continue
+        # each leaf owns its .grad storage: copy views, shared arrays and captured data
+        if (getattr(array, "base", None) is not None or id(array) in given
+                or id(array) in captured):
+            array = array.copy()
+        given.add(id(array))
+        leaf.grad = Tensor(array, leaf._device)
+    return user
 
 
 def _as_tensors(args, static_argnums):
@@ -183,12 +241,14 @@ def _describe_arg(arg, static: bool):
 def _signature(args, kwargs, static_argnums) -> tuple:
     positional = tuple(_describe_arg(arg, i in static_argnums) for i, arg in enumerate(args))
     named = tuple((name, _describe_arg(arg, False)) for name, arg in kwargs.items())
-    return positional, named
+    return positional, named, STATE.grad_enabled
 
 
 def _difference(old, new) -> str:
     """Which argument changed between two signatures, in words."""
-    (old_pos, old_named), (new_pos, new_named) = old, new
+    (old_pos, old_named, old_grad), (new_pos, new_named, new_grad) = old, new
+    if old_grad != new_grad:
+        return f"grad mode {_on(old_grad)} -> {_on(new_grad)}"
     if len(old_pos) != len(new_pos) or [n for n, _ in old_named] != [n for n, _ in new_named]:
         return f"the arguments changed from {_count(old)} to {_count(new)}"
     pairs = list(zip(range(len(old_pos)), old_pos, new_pos))
@@ -211,6 +271,10 @@ def _show(described) -> str:
     return repr(described[2])
 
 
+def _on(enabled: bool) -> str:
+    return "on" if enabled else "off"
+
+
 def _count(signature) -> str:
-    positional, named = signature
+    positional, named, _ = signature
     return f"{len(positional)} positional / {len(named)} keyword"

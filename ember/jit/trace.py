@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from ember._core.autograd import no_grad
 from ember._core.errors import EmberError, user_frame
-from ember._core.primitive import ENGINE_OPS, AbstractValue, tracing
+from ember._core.primitive import (
+    ENGINE_OPS,
+    STATE,
+    AbstractValue,
+    Context,
+    Node,
+    _edge,
+    tracing,
+)
 from ember._core.tensor import Tensor
 from ember.jit.ir import Graph, Value
 
@@ -88,20 +96,36 @@ class TracedTensor(Tensor):
     def __index__(self):
         raise concrete_error("using a tensor as a Python index")
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        raise TraceError(f"`.backward()` inside ember.jit is not supported yet at "
-                         f"{user_frame()}; compute gradients outside the jitted function")
-
     def __repr__(self):
         return f"traced({self._data.value!r}: {self._data.value.aval!r})"
+
+
+class TracedContext(Context):
+    """The autograd context of a traced primitive: outputs are traced, no residuals."""
+
+    __slots__ = ()
+
+    def output(self, index: int = 0) -> Tensor:
+        node = self.node
+        out = TracedTensor(self.outputs_data[index], node.device,
+                           requires_grad=node.out_requires_grad[index])
+        if out.requires_grad:
+            out._node = node
+            out._index = index
+        return out
 
 
 class Tracer:
     """Records primitive applications into `self.graph` (use with `tracing(tracer)`)."""
 
+    freezes_random_draws = True  # ember.random refuses to draw while this tracer records
+
     def __init__(self, name: str = "graph"):
         self.graph = Graph(name)
         self._captured: dict[int, Value] = {}  # id(tensor) -> Value
+        self.modules: dict[int, tuple] = {}  # id(module) -> (module, training when called)
+        # id(leaf) -> [leaf, traced gradient, .grad before the trace] for captured leaves
+        self.grad_writes: dict[int, list] = {}
 
     def new_input(self, aval: AbstractValue) -> TracedTensor:
         return self.wrap(self.graph.add_input(aval))
@@ -137,7 +161,33 @@ class Tracer:
                                  f"compute it outside the jitted function, or use a "
                                  f"fixed-size alternative (ember.where, masks)")
         results = tuple(self.wrap(value) for value in node.outputs)
+        if STATE.grad_enabled and prim.differentiable and any(
+                isinstance(arg, Tensor) and arg.requires_grad for arg in args):
+            _link(prim, args, params, results)
         return results if node.multiple else results[0]
+
+    def saw_module(self, module):
+        self.modules.setdefault(id(module), (module, module.training))
+
+    def accumulate_grad(self, leaf, grad):
+        """`leaf.grad += grad` from a traced backward: for tensors made outside the trace
+        (parameters), the gradient becomes a graph output written back after each run."""
+        if type(leaf._data) is Placeholder:
+            leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+            return
+        entry = self.grad_writes.get(id(leaf))
+        if entry is None:
+            entry = self.grad_writes[id(leaf)] = [leaf, grad, leaf.grad]
+        else:
+            with tracing(self):
+                entry[1] = entry[1] + grad
+        # inside the trace `.grad` shows this call's gradient; the executor adds it to the
+        # `.grad` the tensor has at run time
+        leaf.grad = entry[1]
+
+    def restore_grads(self):
+        for leaf, _, before in self.grad_writes.values():
+            leaf.grad = before
 
     def assign(self, target, value):
         """`target[...] = value` becomes rebinding target to the new value (SSA)."""
@@ -162,3 +212,18 @@ class Tracer:
             result = index_put(target, key if isinstance(key, tuple) else (key,), value)
         self.assign(target, result)
 
+
+
+def _link(prim, args, params, results):
+    """The autograd node of a traced primitive, so a traced `backward()` records its vjps."""
+    placeholders = tuple(result._data for result in results)
+    device = next(arg._device for arg in args if isinstance(arg, Tensor))
+    out_requires_grad = tuple(p.dtype.kind in "fV" for p in placeholders)
+    node = Node(prim, tuple(_edge(arg) for arg in args), device, out_requires_grad,
+                tuple((p.shape, p.dtype) for p in placeholders))
+    node.ctx = TracedContext(args, params, placeholders, None, node)
+    for index, result in enumerate(results):
+        if out_requires_grad[index]:
+            result.requires_grad = True
+            result._node = node
+            result._index = index

@@ -17,6 +17,7 @@ from ember._core.autograd import RemovableHandle, no_grad
 from ember._core.device import CPU, Device
 from ember._core.device import device as as_device
 from ember._core.errors import EmberError
+from ember._core.primitive import STATE
 from ember._core.tensor import Tensor, _to_device
 
 
@@ -153,6 +154,10 @@ class Module:
     # ---- calling ---------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         _CallStack.depth += 1
+        if STATE.tracer is not None:  # ember.jit keys its cache on the modes of called modules
+            saw_module = getattr(STATE.tracer, "saw_module", None)
+            if saw_module is not None:
+                saw_module(self)
         try:
             for hook in self._forward_pre_hooks:
                 changed = hook(self, args)

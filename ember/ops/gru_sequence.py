@@ -76,7 +76,8 @@ class GruSequence(Primitive):
 
     def vjp(self, ctx, g_outputs, g_h):
         xw, w_hh, b_hh, h0, valid = ctx.inputs
-        if STATE.grad_enabled:  # create_graph: BPTT from differentiable per-step ops
+        # create_graph: BPTT from differentiable per-step ops (also under ember.jit: no residuals)
+        if STATE.grad_enabled or ctx.residuals is None:
             grads = _gru_sequence_vjp(xw, w_hh, b_hh, h0, valid, g_outputs, g_h, **ctx.params)
         else:
             saved = [Tensor(array, ctx.node.device) for array in ctx.residuals]

@@ -97,7 +97,8 @@ class LstmCell(Primitive):
 
     def vjp(self, ctx, gh, gc):
         input_gates, hidden_gates, c = ctx.inputs
-        if STATE.grad_enabled:  # create_graph: differentiable formulas from the inputs
+        # create_graph: differentiable formulas from the inputs (also under ember.jit: no residuals)
+        if STATE.grad_enabled or ctx.residuals is None:
             d_gates, d_c = _lstm_cell_vjp(input_gates, hidden_gates, c, gh, gc)
         else:
             d_gates, d_c = apply(LSTM_CELL_GRAD, gh, gc, _saved(ctx, 0), _saved(ctx, 1), c)
@@ -182,7 +183,8 @@ class GruCell(Primitive):
 
     def vjp(self, ctx, gy):
         input_gates, hidden_gates, h = ctx.inputs
-        if STATE.grad_enabled:  # create_graph: differentiable formulas from the inputs
+        # create_graph: differentiable formulas from the inputs (also under ember.jit: no residuals)
+        if STATE.grad_enabled or ctx.residuals is None:
             grads = _gru_cell_vjp(input_gates, hidden_gates, h, gy)
         else:
             grads = apply(GRU_CELL_GRAD, gy, _saved(ctx, 0), _saved(ctx, 1), hidden_gates, h)

@@ -159,7 +159,8 @@ class LstmSequence(Primitive):
 
     def vjp(self, ctx, g_outputs, g_h, g_c):
         xw, w_hh, h0, c0, valid = ctx.inputs
-        if STATE.grad_enabled:  # create_graph: BPTT from differentiable per-step ops
+        # create_graph: BPTT from differentiable per-step ops (also under ember.jit: no residuals)
+        if STATE.grad_enabled or ctx.residuals is None:
             grads = _lstm_sequence_vjp(xw, w_hh, h0, c0, valid, g_outputs, g_h, g_c,
                                        **ctx.params)
         else:

@@ -131,13 +131,17 @@ class SoftmaxCrossEntropy(Primitive):
         return WithResiduals(nll, residuals)
 
     def vjp(self, ctx, gy):
-        logits = ctx.inputs[0]
-        exps, inverse_sums, valid, safe_target = ctx.residuals
+        logits, target = ctx.inputs
         device = logits._device
-        scale = where(Tensor(valid, device), gy, 0.0)
-        safe_target = Tensor(safe_target, device)
-        if STATE.grad_enabled:
-            # create_graph: the softmax must be a differentiable function of the logits.
+        if ctx.residuals is None:  # traced by ember.jit: rebuild the mask in ember ops
+            valid = target != ctx.params["ignore_index"]
+            safe_target = where(valid, target, 0)
+        else:
+            exps, inverse_sums, valid, safe_target = ctx.residuals
+            valid, safe_target = Tensor(valid, device), Tensor(safe_target, device)
+        scale = where(valid, gy, 0.0)
+        if STATE.grad_enabled or ctx.residuals is None:
+            # create_graph (or jit): the softmax must be a function of the logits in ember ops.
             probs = softmax(logits, axis=1)
             return apply(SOFTMAX_CE_GRAD, probs, safe_target, scale, scale), None
         probs_unnormalized = Tensor(exps, device)

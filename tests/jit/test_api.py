@@ -65,15 +65,6 @@ def test_control_flow_on_traced_values_names_the_line(body):
         jit(body)(ember.ones(3))
 
 
-def test_backward_inside_jit_is_not_yet_supported():
-    def f(x):
-        x.sum().backward()
-        return x
-
-    with pytest.raises(TraceError, match="backward"):
-        jit(f)(ember.ones(3))
-
-
 def test_captured_tensors_are_read_live_and_lower_prints():
     weight = ember.ones(3)
     compiled = jit(lambda x: x * weight)
