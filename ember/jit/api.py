@@ -60,14 +60,16 @@ def jit(fn=None, *, static_argnums=(), explain: bool = False, max_retraces: int 
 
 
 class _Entry:
-    __slots__ = ("graph", "executable", "structure", "guards", "grad_leaves")
+    __slots__ = ("graph", "executable", "structure", "guards", "grad_leaves", "state_targets")
 
-    def __init__(self, graph, structure, guards=(), grad_leaves=()):
+    def __init__(self, graph, structure, guards=(), grad_leaves=(), state_targets=()):
         self.graph = graph
         self.executable = Executable(graph)
         self.structure = structure  # None: one Tensor; else the tuple/list type
         self.guards = guards  # (module, training) of the modules called while tracing
-        self.grad_leaves = grad_leaves  # tensors whose .grad the last outputs accumulate into
+        self.grad_leaves = grad_leaves  # tensors whose .grad the outputs after the user's
+        # ones accumulate into; then the new values of tensors updated in place (the last)
+        self.state_targets = state_targets
 
     def guard_failure(self):
         """Why this trace does not fit the current state (None when it does)."""
@@ -112,6 +114,8 @@ class JitFunction:
         entry = self._lookup(args, kwargs)
         arrays = [arg._data for _, arg in _tensor_args(args, kwargs)]
         results = entry.executable(*arrays)
+        if entry.state_targets:
+            results = _write_state(entry, results)
         if entry.grad_leaves:
             results = _write_grads(entry, results)
         outs = [Tensor(array, value.aval.device)
@@ -170,8 +174,11 @@ class JitFunction:
         try:
             with tracing(tracer):
                 out = self.fn(*traced_args, **traced_kwargs)
+            # the targets of in-place updates hold their last value until restored
+            finals = [target._data.value for target, _ in tracer.state_writes.values()]
         finally:
             tracer.restore_grads()
+            tracer.restore_state()
         structure = None if isinstance(out, Tensor) else type(out)
         outs = [out] if structure is None else out
         sequence = structure is None or issubclass(structure, (tuple, list))
@@ -181,13 +188,28 @@ class JitFunction:
         writes = list(tracer.grad_writes.values())
         tracer.graph.outputs = [tracer.lift(o) for o in outs]
         tracer.graph.outputs += [tracer.lift(grad) for _, grad, _ in writes]
+        tracer.graph.outputs += finals
         tracer.graph.verify()
         guards = tuple(tracer.modules.values())
-        return _Entry(tracer.graph, structure, guards, tuple(leaf for leaf, _, _ in writes))
+        return _Entry(tracer.graph, structure, guards, tuple(leaf for leaf, _, _ in writes),
+                      tuple(target for target, _ in tracer.state_writes.values()))
 
     def __repr__(self):
         count = sum(len(entries) for entries in self._cache.values())
         return f"<jit {self._name}: {count} cached traces>"
+
+
+def _write_state(entry, results):
+    """Copy the new values of the tensors updated in place (the last outputs) into their
+    storage, as the eager in-place update would; returns the other outputs."""
+    count = len(entry.state_targets)
+    rest, values = results[:-count], results[-count:]
+    captured = {id(tensor._data) for _, tensor in entry.graph.captures}
+    for target, array in zip(entry.state_targets, values):
+        if id(array) in captured or getattr(array, "base", None) is not None:
+            array = array.copy()  # may alias storage written before or after it
+        target._data[...] = array
+    return rest
 
 
 def _write_grads(entry, results):

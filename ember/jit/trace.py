@@ -126,6 +126,9 @@ class Tracer:
         self.modules: dict[int, tuple] = {}  # id(module) -> (module, training when called)
         # id(leaf) -> [leaf, traced gradient, .grad before the trace] for captured leaves
         self.grad_writes: dict[int, list] = {}
+        # id(tensor) -> [tensor, its storage before the trace] for captured tensors updated
+        # in place: their final symbolic value is a graph output copied into that storage
+        self.state_writes: dict[int, list] = {}
 
     def new_input(self, aval: AbstractValue) -> TracedTensor:
         return self.wrap(self.graph.add_input(aval))
@@ -189,23 +192,30 @@ class Tracer:
         for leaf, _, before in self.grad_writes.values():
             leaf.grad = before
 
+    def restore_state(self):
+        for tensor, storage in self.state_writes.values():
+            tensor._data = storage
+
     def assign(self, target, value):
-        """`target[...] = value` becomes rebinding target to the new value (SSA)."""
-        if type(target._data) is not Placeholder:
-            raise TraceError(f"in-place update of a tensor created outside the traced "
-                             f"function at {user_frame()} is not supported inside ember.jit "
-                             f"yet; return the new value instead")
+        """`target[...] = value` becomes rebinding target to the new value (SSA). A tensor
+        made outside the trace (a buffer, a parameter, optimizer state) is rebound too, so
+        later reads in the trace see the new value; its last value is written back into its
+        storage after each run (`state_writes`; `restore_state` undoes the rebinding)."""
         if value.shape != target.shape:
             raise EmberError(f"in-place result of shape {value.shape} cannot be stored in a "
                              f"tensor of shape {target.shape} at {user_frame()}")
         if value.dtype is not target.dtype:
             with tracing(self):
                 value = ENGINE_OPS.astype(value, target.dtype)
+        data = target._data
+        if type(data) is not Placeholder and id(target) not in self.state_writes:
+            self.lift(target)  # reads before this update see the stored value
+            self.state_writes[id(target)] = [target, data]
+        if type(value._data) is not Placeholder:  # a captured value: read it in the graph
+            value = self.wrap(self.lift(value))
         target._data = value._data
 
     def setitem(self, target, key, value):
-        if type(target._data) is not Placeholder:
-            self.assign(target, target)  # raises the captured-tensor error
         from ember.ops.indexing import index_put
 
         with tracing(self), no_grad():

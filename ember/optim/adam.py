@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ember.optim._traced import adam_step
 from ember.optim.optimizer import (
     Optimizer,
     advance,
@@ -166,6 +167,8 @@ class Adam(Optimizer):
                     "amsgrad": amsgrad, "maximize": maximize,
                     "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
+
+    _traced_rule = staticmethod(adam_step)
 
     def _check_group(self, group):
         _check_adam_group(type(self).__name__, group)

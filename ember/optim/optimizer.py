@@ -19,6 +19,7 @@ from ember._core.autograd import enable_grad
 from ember._core.device import CPU
 from ember._core.errors import DTypeError, EmberError
 from ember._core.tensor import Tensor
+from ember.optim._traced import jit_tracing, unsupported
 
 
 class OptimizerError(EmberError, ValueError):
@@ -110,6 +111,9 @@ class Optimizer:
     tensor([0., 0.], requires_grad=True)
     """
 
+    # the update in ember ops, `rule(param, grad, state, group)`, used under ember.jit
+    _traced_rule = None
+
     def __init__(self, params, defaults: dict):
         self.defaults = defaults
         self.state: defaultdict = defaultdict(dict)
@@ -194,6 +198,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        traced = jit_tracing()  # under ember.jit: the rule in ember ops (see _traced.py)
         for group in self.param_groups:
             for param in group["params"]:
                 grad = param.grad
@@ -202,6 +207,11 @@ class Optimizer:
                 if grad.shape != param.shape:
                     raise OptimizerError(f"{type(self).__name__}: a gradient of shape "
                                          f"{grad.shape} for a parameter of shape {param.shape}")
+                if traced:
+                    if self._traced_rule is None:
+                        raise unsupported(self)
+                    self._traced_rule(param, grad, self.state[param], group)
+                    continue
                 self._update(param, grad._data, self.state[param], group)
         return loss
 

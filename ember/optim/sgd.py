@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ember._core.tensor import Tensor
+from ember.optim._traced import sgd_step
 from ember.optim.optimizer import Optimizer, OptimizerError, check_range, l2_gradient
 
 
@@ -56,6 +57,8 @@ class SGD(Optimizer):
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
                     "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize}
         super().__init__(params, defaults)
+
+    _traced_rule = staticmethod(sgd_step)
 
     def _check_group(self, group):
         check_range("SGD", "learning rate", group["lr"], 0.0)
