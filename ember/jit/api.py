@@ -30,6 +30,7 @@ from ember._core.primitive import STATE, AbstractValue, abstract, tracing
 from ember._core.tensor import Tensor
 from ember.jit.execute import Executable
 from ember.jit.ir import Graph
+from ember.jit.passes import run_default
 from ember.jit.trace import Tracer
 
 
@@ -37,8 +38,12 @@ class RetraceWarning(UserWarning):
     """A jitted function was traced again many times (its signature keeps changing)."""
 
 
-def jit(fn=None, *, static_argnums=(), explain: bool = False, max_retraces: int = 8):
+def jit(fn=None, *, static_argnums=(), explain: bool = False, max_retraces: int = 8,
+        optimize: bool = True):
     """Compile `fn` by tracing: `ember.jit(f)` or `@ember.jit` or `@ember.jit(static_argnums=1)`.
+
+    With `optimize` (the default) each traced graph goes through `ember.jit.passes.run_default`
+    (simplification, constant folding, CSE, dead-code elimination) before it runs.
 
     >>> import ember
     >>> from ember.jit import jit
@@ -55,8 +60,8 @@ def jit(fn=None, *, static_argnums=(), explain: bool = False, max_retraces: int 
     """
     if fn is None:
         return functools.partial(jit, static_argnums=static_argnums, explain=explain,
-                                 max_retraces=max_retraces)
-    return JitFunction(fn, static_argnums, explain, max_retraces)
+                                 max_retraces=max_retraces, optimize=optimize)
+    return JitFunction(fn, static_argnums, explain, max_retraces, optimize)
 
 
 class _Entry:
@@ -87,13 +92,14 @@ def _mode(training: bool) -> str:
 class JitFunction:
     """A traced-and-cached function (what `jit` returns)."""
 
-    def __init__(self, fn, static_argnums=(), explain=False, max_retraces=8):
+    def __init__(self, fn, static_argnums=(), explain=False, max_retraces=8, optimize=True):
         if isinstance(static_argnums, int):
             static_argnums = (static_argnums,)
         self.fn = fn
         self.static_argnums = frozenset(static_argnums)
         self.explain = explain
         self.max_retraces = max_retraces
+        self.optimize = optimize
         self.trace_count = 0
         self.retrace_reasons: list[str] = []
         self._cache: dict = {}
@@ -190,8 +196,9 @@ class JitFunction:
         tracer.graph.outputs += [tracer.lift(grad) for _, grad, _ in writes]
         tracer.graph.outputs += finals
         tracer.graph.verify()
+        graph = run_default(tracer.graph) if self.optimize else tracer.graph
         guards = tuple(tracer.modules.values())
-        return _Entry(tracer.graph, structure, guards, tuple(leaf for leaf, _, _ in writes),
+        return _Entry(graph, structure, guards, tuple(leaf for leaf, _, _ in writes),
                       tuple(target for target, _ in tracer.state_writes.values()))
 
     def __repr__(self):
