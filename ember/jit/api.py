@@ -178,7 +178,7 @@ class JitFunction:
                        for i, arg in enumerate(args)]
         traced_kwargs = {name: symbolic(arg) for name, arg in kwargs.items()}
         try:
-            with tracing(tracer):
+            with tracing(tracer), tracer.recording():
                 out = self.fn(*traced_args, **traced_kwargs)
             # the targets of in-place updates hold their last value until restored
             finals = [target._data.value for target, _ in tracer.state_writes.values()]
@@ -195,6 +195,7 @@ class JitFunction:
         tracer.graph.outputs = [tracer.lift(o) for o in outs]
         tracer.graph.outputs += [tracer.lift(grad) for _, grad, _ in writes]
         tracer.graph.outputs += finals
+        tracer.constant_captures()
         tracer.graph.verify()
         graph = run_default(tracer.graph) if self.optimize else tracer.graph
         guards = tuple(tracer.modules.values())

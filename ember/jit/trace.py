@@ -8,12 +8,23 @@ Anything that needs the numbers (`bool(x)`, `float(x)`, `.item()`, `.numpy()`) r
 
 While `tracing(tracer)` is active, `apply` hands every primitive call to `Tracer.process`,
 which appends a node to the `Graph` and returns new traced Tensors. Tensors that were not
-made by the trace (parameters captured by closure, constants built inside the function)
-become captures: the graph reads their storage at run time.
+made by the trace become captures: the graph reads their storage at run time. Captures that
+turn out to be tensors created while the function ran (`ember.zeros(...)`, the constants ops
+build internally), that need no gradient, are not updated in place and live on the CPU
+become graph constants instead (`Tracer.constant_captures`): their value is fixed by the
+trace, as eager would compute it again, and constant folding can act on them. Tensors that
+existed before the trace (parameters, buffers, optimizer state, closure tensors) stay
+captures, read live.
 """
 from __future__ import annotations
 
+import contextlib
+import weakref
+
+import numpy as np
+
 from ember._core.autograd import no_grad
+from ember._core.device import CPU
 from ember._core.errors import EmberError, user_frame
 from ember._core.primitive import (
     ENGINE_OPS,
@@ -26,6 +37,10 @@ from ember._core.primitive import (
 )
 from ember._core.tensor import Tensor
 from ember.jit.ir import Graph, Value
+from ember.jit.ir import Node as IRNode
+
+# a created tensor larger than this stays a capture (a constant is copied into the graph)
+MAX_CONSTANT_ELEMENTS = 1 << 16
 
 _ADVICE = ("use ember.where(condition, a, b) for a data-dependent choice, or pass the "
            "value as a static argument (static_argnums=...) so each value gets its own trace")
@@ -129,6 +144,61 @@ class Tracer:
         # id(tensor) -> [tensor, its storage before the trace] for captured tensors updated
         # in place: their final symbolic value is a graph output copied into that storage
         self.state_writes: dict[int, list] = {}
+        self.created: dict[int, weakref.ref] = {}  # id(tensor) -> tensor made while recording
+
+    @contextlib.contextmanager
+    def recording(self):
+        """Note every Tensor constructed inside the block (`Tensor.__init__` is wrapped for
+        its duration only, so eager code pays nothing)."""
+        previous = Tensor.__dict__["__init__"]
+        created = self.created
+
+        def init(tensor, *args, **kwargs):
+            previous(tensor, *args, **kwargs)
+            created[id(tensor)] = weakref.ref(tensor)
+
+        Tensor.__init__ = init
+        try:
+            yield self
+        finally:
+            Tensor.__init__ = previous
+
+    def made_here(self, tensor) -> bool:
+        """True when `tensor` was constructed while `recording` (ids are checked by ref)."""
+        ref = self.created.get(id(tensor))
+        return ref is not None and ref() is tensor
+
+    def constant_captures(self) -> None:
+        """Turn the captures of tensors created during the trace into graph constants (call
+        once the graph outputs are set): a copy of their value, read-only. Kept as captures:
+        tensors that existed before, need gradients (leaves, Parameters), are updated in
+        place, are graph outputs, are not NumPy arrays on the CPU, or are large."""
+        graph = self.graph
+        outputs = {value.id for value in graph.outputs}
+        replace, kept = {}, []
+        for value, tensor in graph.captures:
+            data = tensor._data
+            if (value.id in outputs or id(tensor) in self.state_writes
+                    or not self.made_here(tensor) or tensor.requires_grad
+                    or tensor._device is not CPU or type(data) is not np.ndarray
+                    or data.size > MAX_CONSTANT_ELEMENTS):
+                kept.append((value, tensor))
+                continue
+            constant = data.copy()
+            constant.flags.writeable = False
+            replace[value.id] = constant
+            del self._captured[id(tensor)]
+        if not replace:
+            return
+        graph.captures = kept
+        graph.nodes = [IRNode(node.prim, tuple(replace.get(operand.id, operand)
+                                             if isinstance(operand, Value) else operand
+                                             for operand in node.inputs),
+                            node.params, node.outputs, node.multiple)
+                       for node in graph.nodes]
+        for node in graph.nodes:
+            for value in node.outputs:
+                value.producer = node
 
     def new_input(self, aval: AbstractValue) -> TracedTensor:
         return self.wrap(self.graph.add_input(aval))

@@ -128,6 +128,9 @@ def test_default_pipeline_shrinks_the_mlp_training_step_with_equal_results():
     before, after = len(plain.lower(x, y).nodes), len(optimized.lower(x, y).nodes)
     print(f"MLP training step: {before} nodes traced, {after} after run_default")
     assert after < before
+    # only the parameters are captures; scalars the ops made while tracing are constants
+    params = {id(p) for p in model.parameters()}
+    assert {id(tensor) for _, tensor in plain.lower(x, y).captures} == params
     assert len(run_default(plain.lower(x, y)).nodes) == after
     results = []
     for compiled in (plain, optimized):
@@ -136,3 +139,18 @@ def test_default_pipeline_shrinks_the_mlp_training_step_with_equal_results():
         results.append([loss] + [p.grad.numpy().copy() for p in model.parameters()])
     for got, ref in zip(*results):
         np.testing.assert_array_equal(got, ref)
+
+
+def test_tensors_created_while_tracing_are_constants_that_fold():
+    outside = ember.full((3,), 5.0)
+
+    def f(x):
+        scale = ember.full((3,), 2.0) * ember.ones(3)  # made by the trace: folded
+        return x * scale + outside  # a closure tensor: still a capture, read live
+
+    compiled = jit(f)
+    graph = compiled.lower(ember.ones(3))
+    assert [tensor for _, tensor in graph.captures] == [outside]
+    assert [node.prim.name for node in graph.nodes] == ["multiply", "add"]
+    outside[...] = 1.0
+    np.testing.assert_array_equal(compiled(ember.ones(3)).numpy(), np.full(3, 3.0))
