@@ -180,6 +180,7 @@ class JitFunction:
         try:
             with tracing(tracer), tracer.recording():
                 out = self.fn(*traced_args, **traced_kwargs)
+            tracer.forget_local_state()
             # the targets of in-place updates hold their last value until restored
             finals = [target._data.value for target, _ in tracer.state_writes.values()]
         finally:

@@ -141,6 +141,8 @@ class Tracer:
         self.modules: dict[int, tuple] = {}  # id(module) -> (module, training when called)
         # id(leaf) -> [leaf, traced gradient, .grad before the trace] for captured leaves
         self.grad_writes: dict[int, list] = {}
+        self.persistent: set[int] = set()  # ids of trace-made tensors that are real state
+        self.local_initial: dict[int, object] = {}  # Value id -> array (see forget_local_state)
         # id(tensor) -> [tensor, its storage before the trace] for captured tensors updated
         # in place: their final symbolic value is a graph output copied into that storage
         self.state_writes: dict[int, list] = {}
@@ -163,6 +165,22 @@ class Tracer:
         finally:
             Tensor.__init__ = previous
 
+    def keep(self, tensor) -> None:
+        """Mark a tensor made during the trace as persistent state (e.g. optimizer moments
+        created on the first step): its in-place updates are written back after each run."""
+        self.persistent.add(id(tensor))
+
+    def forget_local_state(self) -> None:
+        """In-place updates of tensors made during the trace and not kept as state (a local
+        accumulator: `acc = ember.zeros(3); acc += x`) are plain SSA rebindings: no write-back,
+        so every call starts again from the value the trace created."""
+        for key, (target, original) in list(self.state_writes.items()):
+            if self.made_here(target) and key not in self.persistent:
+                del self.state_writes[key]
+                value = self._captured.pop(key, None)  # its value before the first update
+                if value is not None:
+                    self.local_initial[value.id] = original
+
     def made_here(self, tensor) -> bool:
         """True when `tensor` was constructed while `recording` (ids are checked by ref)."""
         ref = self.created.get(id(tensor))
@@ -177,7 +195,12 @@ class Tracer:
         outputs = {value.id for value in graph.outputs}
         replace, kept = {}, []
         for value, tensor in graph.captures:
-            data = tensor._data
+            data = self.local_initial.get(value.id, tensor._data)
+            if value.id in self.local_initial and type(data) is np.ndarray:
+                constant = data.copy()  # a local tensor's value before its first update
+                constant.flags.writeable = False
+                replace[value.id] = constant
+                continue
             if (value.id in outputs or id(tensor) in self.state_writes
                     or not self.made_here(tensor) or tensor.requires_grad
                     or tensor._device is not CPU or type(data) is not np.ndarray

@@ -18,6 +18,7 @@ import numpy as np
 from ember._core.autograd import enable_grad
 from ember._core.device import CPU
 from ember._core.errors import DTypeError, EmberError
+from ember._core.primitive import STATE
 from ember._core.tensor import Tensor
 from ember.optim._traced import jit_tracing, unsupported
 
@@ -211,6 +212,9 @@ class Optimizer:
                     if self._traced_rule is None:
                         raise unsupported(self)
                     self._traced_rule(param, grad, self.state[param], group)
+                    for value in self.state[param].values():  # state made in this trace
+                        if isinstance(value, Tensor):          # persists across calls
+                            STATE.tracer.keep(value)
                     continue
                 self._update(param, grad._data, self.state[param], group)
         return loss

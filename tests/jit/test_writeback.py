@@ -91,3 +91,17 @@ def test_captured_update_is_seen_by_later_reads_and_written_back():
 def test_unsupported_optimizer_raises_clear_error(make):
     with pytest.raises(ember.EmberError, match="not supported under ember.jit"):
         _run(make, True, 1)
+
+
+def test_a_tensor_made_and_updated_inside_the_trace_starts_fresh_each_call():
+    # A local accumulator is an SSA value, not state: eager starts from zeros on every call.
+    def accumulate(x):
+        total = ember.zeros(3)
+        total += x
+        total += x
+        return total
+
+    compiled = ember.jit(accumulate)
+    for _ in range(3):
+        np.testing.assert_array_equal(compiled(ember.ones(3)).numpy(), [2.0, 2.0, 2.0])
+    assert compiled.trace_count == 1
