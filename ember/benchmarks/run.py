@@ -40,48 +40,19 @@ def _seconds(function) -> float:
     return time.perf_counter() - start
 
 
-def ember_runner(name):
-    import ember
-
-    ember.manual_seed(0)
-    spec = WORKLOADS[name](ember)
+def _runner(fw, name, to_tensor, wrap=None):
+    """(spec, train step, batch-1 inference) of workload `name` in framework `fw` (ember and
+    torch share these names: manual_seed, optim, nn.functional, no_grad)."""
+    fw.manual_seed(0)
+    spec = WORKLOADS[name](fw)
     model = spec["model"]
     optimizer_name, options = spec["optimizer"]
-    optimizer = getattr(ember.optim, optimizer_name)(model.parameters(), **options)
-    inputs = [ember.asarray(x) for x in spec["inputs"]]
-    target = ember.asarray(spec["target"])
-    loss_fn = getattr(ember.nn.functional, spec["loss"])
-
-    def step():
-        model.train()
-        loss = loss_fn(model(*inputs), target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    infer_inputs = [ember.asarray(x) for x in spec["infer_inputs"]]
-
-    def infer():
-        model.eval()
-        with ember.no_grad():
-            return model(*infer_inputs)
-
-    return spec, step, infer
-
-
-def torch_runner(name, compiled=False):
-    import torch
-
-    torch.manual_seed(0)
-    spec = WORKLOADS[name](torch)
-    model = spec["model"]
-    optimizer_name, options = spec["optimizer"]
-    optimizer = getattr(torch.optim, optimizer_name)(model.parameters(), **options)
-    inputs = [torch.from_numpy(np.ascontiguousarray(x)) for x in spec["inputs"]]
-    target = torch.from_numpy(spec["target"])
-    loss_fn = getattr(torch.nn.functional, spec["loss"])
-    forward = torch.compile(model) if compiled else model
+    optimizer = getattr(fw.optim, optimizer_name)(model.parameters(), **options)
+    inputs = [to_tensor(x) for x in spec["inputs"]]
+    infer_inputs = [to_tensor(x) for x in spec["infer_inputs"]]
+    target = to_tensor(spec["target"])
+    loss_fn = getattr(fw.nn.functional, spec["loss"])
+    forward = wrap(model) if wrap is not None else model
 
     def step():
         model.train()
@@ -91,14 +62,25 @@ def torch_runner(name, compiled=False):
         optimizer.step()
         return loss
 
-    infer_inputs = [torch.from_numpy(np.ascontiguousarray(x)) for x in spec["infer_inputs"]]
-
     def infer():
         model.eval()
-        with torch.no_grad():
+        with fw.no_grad():
             return forward(*infer_inputs)
 
     return spec, step, infer
+
+
+def ember_runner(name):
+    import ember
+
+    return _runner(ember, name, ember.asarray)
+
+
+def torch_runner(name, compiled=False):
+    import torch
+
+    return _runner(torch, name, lambda x: torch.from_numpy(np.ascontiguousarray(x)),
+                   torch.compile if compiled else None)
 
 
 def peak_memory(name: str, framework: str, steps: int = 3) -> float:

@@ -13,6 +13,7 @@ from ember import random as ember_random
 from ember._core.device import CPU
 from ember._core.errors import EmberError
 from ember._core.tensor import Tensor
+from ember.ops.special import ERF
 
 _GAINS = {"linear": 1.0, "identity": 1.0, "conv1d": 1.0, "conv2d": 1.0, "conv3d": 1.0,
           "conv_transpose1d": 1.0, "conv_transpose2d": 1.0, "conv_transpose3d": 1.0,
@@ -147,16 +148,19 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     # Inverse-CDF sampling (as PyTorch): uniform between the CDF values of the bounds, mapped
     # back through the normal quantile. Unlike redrawing, it cannot stall when [a, b] lies far
     # in a tail.
-    cdf = np.vectorize(lambda z: 0.5 * (1.0 + math.erf(z / math.sqrt(2.0))))
-    low, high = cdf((a - mean) / std), cdf((b - mean) / std)
+    low, high = _normal_cdf((a - mean) / std), _normal_cdf((b - mean) / std)
     uniform = _rng(generator).uniform(low, high, tensor.size)
     values = mean + std * math.sqrt(2.0) * _erfinv(2.0 * uniform - 1.0)
     return _write(tensor, np.clip(values, a, b).reshape(tensor.shape))
 
 
+def _normal_cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
 def _erfinv(y: np.ndarray) -> np.ndarray:
     """Inverse error function: Giles' single-precision approximation refined by two Newton
-    steps on math.erf (float64-accurate on (-1, 1))."""
+    steps on ember's float64 erf (float64-accurate on (-1, 1))."""
     y = np.clip(y, -1 + 1e-16, 1 - 1e-16)
     w = -np.log((1.0 - y) * (1.0 + y))
     central = w < 5.0
@@ -168,9 +172,8 @@ def _erfinv(y: np.ndarray) -> np.ndarray:
                          0.00573950773, -0.0076224613, 0.00943887047, 1.00167406,
                          2.83297682], t)
     x = np.where(central, p_central, p_tail) * y
-    erf = np.vectorize(math.erf)
     for _ in range(2):
-        x = x - (erf(x) - y) / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))
+        x = x - (ERF.forward(np, x) - y) / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))
     return x
 
 

@@ -11,7 +11,7 @@ from ember._core.primitive import shape_error
 from ember.nn import init
 from ember.nn.functional.normalization import batch_norm, group_norm, instance_norm, layer_norm
 from ember.nn.module import Module, Parameter
-from ember.ops.creation import empty, ones, zeros
+from ember.ops.creation import ones, zeros
 from ember.ops.movement import expand_dims, squeeze
 
 
@@ -49,15 +49,7 @@ class _NormBase(Module):
 
     def _build(self, num_features: int):
         self.num_features = num_features
-        options = {"dtype": self._dtype, "device": self._device}
-        if self.affine:
-            self.weight = Parameter(empty(num_features, **options))
-            self.bias = Parameter(empty(num_features, **options))
-        if self.track_running_stats:
-            self.running_mean = zeros(num_features, **options)
-            self.running_var = ones(num_features, **options)
-            self.num_batches_tracked = zeros((), dtype=dtypes.int64, device=self._device)
-        self.reset_parameters()
+        self._create_missing()
 
     def reset_running_stats(self):
         if self.track_running_stats and self.running_mean is not None:
@@ -77,11 +69,12 @@ class _NormBase(Module):
             loaded = self.weight if self.weight is not None else self.running_mean
             if loaded is not None:
                 self.num_features = loaded.shape[0]
-                self._fill_missing()
+                self._create_missing()
 
-    def _fill_missing(self):
-        """After a lazy load: create what the state dict did not hold (e.g. running stats of
-        a checkpoint saved without them) with their defaults."""
+    def _create_missing(self):
+        """Create, at their initial values (weight 1, bias 0, mean 0, var 1, count 0), the
+        parameters and buffers that do not exist yet: all of them when the layer is built,
+        or what a lazy layer's loaded state dict did not hold."""
         options = {"dtype": self._dtype, "device": self._device}
         if self.affine and self.weight is None:
             self.weight = Parameter(ones(self.num_features, **options))
