@@ -19,6 +19,7 @@ from ember.nn.module import Module
 from ember.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from ember.train import loop
 from ember.train import metrics as metrics_module
+from ember.train._jit_step import check_traceable, compiled_train_step
 from ember.train._summary import summary_lines
 
 # Keras's default learning rates for the optimizers it names (PyTorch's SGD/RMSprop/Adagrad
@@ -123,18 +124,35 @@ class Model(Module):
     >>> len(history.history['loss'])
     2
 
-    The functional form `Model(inputs=ember.Input(...), outputs=...)` arrives with the
-    compiler's symbolic tensors; its keywords are reserved here.
+    The functional form: call layers on `Input` symbols, then name the inputs and outputs
+    (single symbols, lists or dicts of them; see ember/_functional.py). The layers become
+    submodules; a layer called twice shares its parameters.
+
+    >>> from ember._functional import Input
+    >>> x = Input((4,))
+    >>> y = ember.nn.Linear(3, 1)(ember.nn.ReLU()(ember.nn.Linear(4, 3)(x)))
+    >>> model = Model(inputs=x, outputs=y)
+    >>> list(model.state_dict())
+    ['linear.weight', 'linear.bias', 'linear_1.weight', 'linear_1.bias']
+    >>> model(ember.ones((2, 4))).shape
+    (2, 1)
     """
 
-    def __init__(self, *, inputs=None, outputs=None, input_shape=None, name: str | None = None):
+    def __init__(self, inputs=None, outputs=None, *, input_shape=None, name: str | None = None):
         super().__init__()
-        if inputs is not None or outputs is not None:
-            raise EmberError("Model(inputs=..., outputs=...) (the functional form) arrives "
-                             "with ember.Input and the compiler; subclass ember.Model or use "
-                             "ember.Sequential for now")
         self.name = name or type(self).__name__
         self.input_shape = _shape_of(input_shape)
+        self._graph = None
+        if inputs is not None or outputs is not None:
+            if inputs is None or outputs is None:
+                raise EmberError("Model(inputs=..., outputs=...) needs both the inputs and "
+                                 "the outputs")
+            from ember._functional import FunctionalGraph
+
+            self._graph = FunctionalGraph(inputs, outputs, self.name)
+            for layer_name, layer in self._graph.layers.items():
+                self.add_module(layer_name, layer)
+            self.input_shape = self.input_shape or self._graph.input_shape
         self.optimizer = None
         self.loss = None
         self.loss_weights = None
@@ -144,6 +162,12 @@ class Model(Module):
         self._optimizer_factory = None
         self._compiled_metrics: list = []
         self._loss_tracker = None
+
+    def forward(self, *args, **kwargs):
+        """A functional Model replays its graph; a subclass defines its own forward."""
+        if self._graph is None:
+            return super().forward(*args, **kwargs)
+        return self._graph(args, kwargs)
 
     # ---- configuration -------------------------------------------------------------------
     def compile(self, optimizer="adam", loss=None, metrics=None, loss_weights=None,
@@ -159,8 +183,8 @@ class Model(Module):
         'categorical_crossentropy' logits and one-hot rows, 'binary_crossentropy'
         probabilities, 'bce_with_logits' logits. 'accuracy' follows the loss (thresholding
         binary outputs at 0.5, or at 0 for logits). An optimizer given by name is created on
-        the first `fit`, after lazy layers have seen a batch. `jit=True` is recorded; fit runs
-        eagerly until `ember.jit` lands.
+        the first `fit`, after lazy layers have seen a batch. `jit=True` runs the default
+        `train_step` as one `ember.jit` graph (SGD, Adam or AdamW; see train/_jit_step.py).
         """
         self._optimizer_factory = None
         if isinstance(optimizer, str):
@@ -175,6 +199,12 @@ class Model(Module):
                 raise EmberError(f"optimizer must be a name, an Optimizer or a factory, got "
                                  f"{type(optimizer).__name__}")
             self._optimizer_factory, optimizer = optimizer, None
+        if jit:
+            chosen = type(optimizer) if optimizer is not None else getattr(
+                self._optimizer_factory, "func", None)
+            if isinstance(chosen, type):
+                check_traceable(chosen, self.name)
+        self.__dict__.pop("_jit_steps", None)  # traced with the previous optimizer and loss
         self.optimizer = optimizer
         # Not registered as a submodule: a loss Module is configuration, kept out of the
         # state dict and of Sequential's forward.
@@ -213,6 +243,8 @@ class Model(Module):
     def train_step(self, batch) -> dict:
         """One optimization step on `batch = (x, y, sample_weight)`; returns the logs: the
         running loss and metrics of the epoch so far."""
+        if self.jit_compile:
+            return compiled_train_step(self, batch)
         x, y, sample_weight = batch
         y_pred = self._call(x)
         loss = self.compute_loss(x, y, y_pred, sample_weight)
@@ -391,7 +423,9 @@ class Model(Module):
         Non-trainable params: 0 (0.00 B)
         """
         shape = _shape_of(input_shape) or self.input_shape
-        for line in summary_lines(self, shape, dtype):
+        lines = self._graph.summary_lines(self) if self._graph is not None and \
+            input_shape is None else summary_lines(self, shape, dtype)
+        for line in lines:
             print_fn(line)
 
 

@@ -11,7 +11,7 @@ from ember._core import dtypes
 from ember._core.device import CPU
 from ember._core.device import device as as_device
 from ember._core.errors import DTypeError, EmberError, user_frame
-from ember._core.primitive import STATE
+from ember._core.primitive import STATE, AbstractValue, Primitive, apply
 from ember._core.tensor import Tensor
 
 
@@ -45,19 +45,48 @@ class Generator:
     def set_state(self, state: dict):
         self._rng.bit_generator.state = state
 
-    def _finish(self, data, dtype, device, requires_grad=False) -> Tensor:
-        tracer = STATE.tracer
-        if tracer is not None and getattr(tracer, "freezes_random_draws", False):
-            # A draw made while tracing would become a constant of the compiled graph: every
-            # call would reuse the same "random" numbers. Refuse rather than freeze silently.
-            raise EmberError(f"random numbers (e.g. a dropout mask) were drawn inside "
-                             f"ember.jit at {user_frame()}: the compiled graph would replay "
-                             f"the same draw on every call. Random ops under jit are not "
-                             f"supported yet; run this step eagerly, or call the model in "
-                             f"eval mode (model.eval()) so dropout is off")
+    def __repr__(self):
+        return "ember.random.default_generator" if self is default_generator else \
+            f"<ember.random.Generator at {id(self):#x}>"
+
+    def sample(self, kind: str, shape: tuple, dtype, *args):
+        """The raw array of one draw (NumPy): `kind` is random, normal, uniform, integers,
+        permutation or bernoulli; `dtype` the NumPy dtype of the result."""
+        rng = self._rng
+        if kind == "integers":
+            return rng.integers(args[0], args[1], shape, dtype=dtype)
+        if kind == "permutation":
+            return rng.permutation(args[0])
+        if kind == "bernoulli":
+            return (rng.random(shape, dtype=np.float32) < args[0]).astype(dtype)
+        draw_dtype = np.float64 if dtype == np.float64 else np.float32
+        if kind == "normal":
+            data = rng.standard_normal(shape, dtype=draw_dtype)
+            loc, scale = args
+            if scale != 1.0 or loc != 0.0:
+                data = (data * draw_dtype(scale) + draw_dtype(loc)).astype(draw_dtype,
+                                                                            copy=False)
+        else:
+            data = rng.random(shape, dtype=draw_dtype)
+            if kind == "uniform":
+                low, high = args
+                data = (data * draw_dtype(high - low) + draw_dtype(low)).astype(draw_dtype,
+                                                                                 copy=False)
+        return data.astype(dtype, copy=False)
+
+    def _draw(self, kind, shape, dtype, device, *args, requires_grad=False) -> Tensor:
+        """One draw as a Tensor. Under `ember.jit` the draw is a graph node (`RANDOM`), made
+        from this generator at every run in the same order as eager code draws, so compiled
+        and eager runs from one seed see the same numbers."""
         target = as_device(device) if device is not None else CPU
-        if dtype is not None and data.dtype != dtype:
-            data = data.astype(dtype)
+        tracer = STATE.tracer
+        if tracer is not None and getattr(tracer, "records_random_draws", False):
+            if requires_grad:
+                raise EmberError(f"a random tensor with requires_grad=True cannot be made "
+                                 f"inside ember.jit (at {user_frame()}); make it outside")
+            aval = AbstractValue(tuple(shape), dtypes.from_numpy_dtype(np.dtype(dtype)), target)
+            return apply(RANDOM, generator=self, kind=kind, args=tuple(args), aval=aval)
+        data = self.sample(kind, shape, dtype, *args)
         if target is not CPU:
             with target.xp.cuda.Device(target.index):
                 data = target.xp.asarray(data)
@@ -72,52 +101,65 @@ class Generator:
 
     def random(self, size=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
         """Uniform floats in [0, 1)."""
-        dtype = self._float_dtype(dtype)
-        draw_dtype = np.float64 if dtype is dtypes.float64 else np.float32
-        data = self._rng.random(_shape(size), dtype=draw_dtype)
-        return self._finish(data, dtype.np, device, requires_grad)
+        return self._draw("random", _shape(size), self._float_dtype(dtype).np, device,
+                          requires_grad=requires_grad)
 
     def normal(self, loc=0.0, scale=1.0, size=None, *, dtype=None, device=None,
                requires_grad=False) -> Tensor:
         """Normal samples with mean `loc` and standard deviation `scale`."""
-        dtype = self._float_dtype(dtype)
-        draw_dtype = np.float64 if dtype is dtypes.float64 else np.float32
-        data = self._rng.standard_normal(_shape(size), dtype=draw_dtype)
-        if scale != 1.0 or loc != 0.0:
-            data = (data * draw_dtype(scale) + draw_dtype(loc)).astype(draw_dtype, copy=False)
-        return self._finish(data, dtype.np, device, requires_grad)
+        return self._draw("normal", _shape(size), self._float_dtype(dtype).np, device, loc,
+                          scale, requires_grad=requires_grad)
 
     def uniform(self, low=0.0, high=1.0, size=None, *, dtype=None, device=None,
                 requires_grad=False) -> Tensor:
         """Uniform floats in [low, high)."""
-        dtype = self._float_dtype(dtype)
-        draw_dtype = np.float64 if dtype is dtypes.float64 else np.float32
-        data = self._rng.random(_shape(size), dtype=draw_dtype)
-        data = (data * draw_dtype(high - low) + draw_dtype(low)).astype(draw_dtype, copy=False)
-        return self._finish(data, dtype.np, device, requires_grad)
+        return self._draw("uniform", _shape(size), self._float_dtype(dtype).np, device, low,
+                          high, requires_grad=requires_grad)
 
     def integers(self, low, high=None, size=None, *, dtype=None, device=None) -> Tensor:
         """Integers in [low, high) (or [0, low) when high is None); int64 by default."""
         dtype = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_int
-        data = self._rng.integers(low, high, _shape(size), dtype=dtype.np)
-        return self._finish(data, None, device)
+        return self._draw("integers", _shape(size), dtype.np, device, low, high)
 
     def permutation(self, x, *, device=None) -> Tensor:
         """A shuffled arange(x) for an int, else a shuffled copy of x along axis 0."""
         if isinstance(x, int):
-            return self._finish(self._rng.permutation(x), None, device)
-        order = self._rng.permutation(x.shape[0])
+            return self._draw("permutation", (x,), np.dtype(np.int64), device, x)
+        order = self._draw("permutation", (x.shape[0],), np.dtype(np.int64), x.device,
+                           x.shape[0])
         from ember.ops.indexing import take
 
-        return take(x, Tensor(order, x.device), axis=0)
+        return take(x, order, axis=0)
 
     def bernoulli(self, p=0.5, size=None, *, dtype=None, device=None) -> Tensor:
         """1 with probability p, else 0 (float32 by default; p may be a tensor)."""
-        probabilities = p.cpu().numpy() if isinstance(p, Tensor) else p
-        size = _shape(size) if size is not None else np.shape(probabilities)
-        draw = self._rng.random(size, dtype=np.float32) < probabilities
+        if isinstance(p, Tensor):
+            if type(p._data) is not np.ndarray and not hasattr(p._data, "get"):
+                raise EmberError(f"bernoulli with a probability tensor cannot be traced (at "
+                                 f"{user_frame()}); pass a float probability")
+            p = p.cpu().numpy()
+        size = _shape(size) if size is not None else np.shape(p)
         dtype = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
-        return self._finish(draw.astype(dtype.np), None, device)
+        return self._draw("bernoulli", size, dtype.np, device, p)
+
+
+class RandomDraw(Primitive):
+    """A draw from `generator` at run time (`Generator.sample(kind, ...)`): the node that
+    stands for random numbers in a compiled graph. Never merged, folded or dropped."""
+
+    name = "random"
+    random = True
+    differentiable = False
+
+    def infer(self, *, generator, kind, args, aval):
+        return aval
+
+    def forward(self, xp, *, generator, kind, args, aval):
+        data = generator.sample(kind, tuple(aval.shape), aval.dtype.np, *args)
+        return data if xp is np else xp.asarray(data)
+
+
+RANDOM = RandomDraw()
 
 
 default_generator = Generator(None)

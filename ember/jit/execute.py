@@ -31,8 +31,9 @@ class Executable:
     [array([2., 2., 2.], dtype=float32)]
     """
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, check_types: bool = False):
         self.graph = graph
+        self.check_types = check_types  # compare every result with its Value's aval
         self._steps = []
         outputs = {value.id for value in graph.outputs}
         last_use: dict[int, int] = {}
@@ -72,12 +73,28 @@ class Executable:
                         for operand, array in zip(node.inputs, raw)]
                 raise explain_failure(node.prim, args, node.params, error) from error
             if type(result) is WithResiduals:
+                saved = result.residuals if node.residuals else ()
                 result = result.outputs
-            results = result if node.multiple else (result,)
+                results = (tuple(result) if node.multiple else (result,)) + tuple(saved)
+            else:
+                results = result if node.multiple else (result,)
             for value, array in zip(node.outputs, results):
                 if device is CPU and type(array) is not np.ndarray:
                     array = np.asarray(array)  # NumPy returns scalars for 0-d results
                 env[value.id] = array
+            if self.check_types:
+                _check_results(node, results)
             for value_id in dead:
                 del env[value_id]
         return [env[value.id] for value in graph.outputs]
+
+
+def _check_results(node, results) -> None:
+    """Raise when a node's arrays differ from the shapes and dtypes its Values promise."""
+    if len(results) != len(node.outputs):
+        raise EmberError(f"{node.prim.name} returned {len(results)} arrays for "
+                         f"{len(node.outputs)} graph values")
+    for value, array in zip(node.outputs, results):
+        if tuple(array.shape) != tuple(value.aval.shape) or array.dtype != value.aval.dtype.np:
+            raise EmberError(f"{node.prim.name}: {value!r} should be {value.aval!r}, the "
+                             f"forward gave {array.dtype}{list(array.shape)}")

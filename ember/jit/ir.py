@@ -38,17 +38,26 @@ class Value:
 class Node:
     """One primitive application: `outputs = prim(*inputs, **params)`.
 
-    `multiple` is True when the primitive returns a tuple (even of one value)."""
+    `multiple` is True when the primitive returns a tuple (even of one value). The last
+    `residuals` outputs (0 unless the node's backward was traced too) are the arrays the
+    forward saves for its vjp (`WithResiduals`), typed by `prim.residual_avals`."""
 
-    __slots__ = ("prim", "inputs", "params", "outputs", "multiple")
+    __slots__ = ("prim", "inputs", "params", "outputs", "multiple", "residuals")
 
     def __init__(self, prim: Primitive, inputs: tuple, params: dict, outputs: tuple,
-                 multiple: bool = False):
+                 multiple: bool = False, residuals: int = 0):
         self.prim = prim
         self.inputs = inputs
         self.params = params
         self.outputs = outputs
         self.multiple = multiple
+        self.residuals = residuals
+
+    def copy(self, inputs=None, params=None) -> "Node":
+        """The same application on other operands (the outputs are shared, not copied)."""
+        return Node(self.prim, self.inputs if inputs is None else tuple(inputs),
+                    dict(self.params if params is None else params), self.outputs,
+                    self.multiple, self.residuals)
 
     def __repr__(self):
         return _node_text(self)
@@ -92,8 +101,10 @@ class Graph:
         self.captures.append((value, tensor))
         return value
 
-    def add_node(self, prim: Primitive, inputs, params: dict, avals=None) -> Node:
-        """Append `prim(*inputs, **params)`; output avals come from `prim.infer` unless given."""
+    def add_node(self, prim: Primitive, inputs, params: dict, avals=None,
+                 residuals: bool = False) -> Node:
+        """Append `prim(*inputs, **params)`; output avals come from `prim.infer` unless given.
+        With `residuals`, the arrays the forward saves for its vjp are outputs too."""
         inputs = tuple(inputs)
         if avals is None:
             out = infer_raw(prim, inputs, params)
@@ -102,7 +113,9 @@ class Graph:
         else:
             avals = tuple(avals)
             multiple = len(avals) != 1
-        node = Node(prim, inputs, dict(params), (), multiple)
+        saved = tuple(_residual_avals(prim, inputs, params)) if residuals else ()
+        node = Node(prim, inputs, dict(params), (), multiple, len(saved))
+        avals = avals + saved
         node.outputs = tuple(self.new_value(aval, node) for aval in avals)
         self.nodes.append(node)
         return node
@@ -128,6 +141,8 @@ class Graph:
                     raise IRError(f"{self.name}: node {position} ({node.prim.name}) uses "
                                   f"{operand!r} before it is defined")
             expected = _infer(node.prim, node.inputs, node.params)
+            if node.residuals:
+                expected += tuple(_residual_avals(node.prim, node.inputs, node.params))
             got = [value.aval for value in node.outputs]
             if list(expected) != got:
                 raise IRError(f"{self.name}: node {position} ({node.prim.name}) has outputs "
@@ -163,6 +178,13 @@ def infer_raw(prim: Primitive, inputs: tuple, params: dict):
     return prim.infer(*avals, **params)
 
 
+def _residual_avals(prim: Primitive, inputs: tuple, params: dict):
+    avals = [operand.aval if isinstance(operand, Value)
+             else abstract(operand) if isinstance(operand, np.ndarray) else operand
+             for operand in inputs]
+    return prim.residual_avals(*avals, **params)
+
+
 def _infer(prim: Primitive, inputs: tuple, params: dict) -> tuple:
     out = infer_raw(prim, inputs, params)
     return tuple(out) if isinstance(out, (tuple, list)) else (out,)
@@ -173,7 +195,8 @@ def _node_text(node: Node) -> str:
     operands += [f"{key}={_param_text(value)}" for key, value in node.params.items()]
     results = ", ".join(repr(value) for value in node.outputs)
     types = ", ".join(repr(value.aval) for value in node.outputs)
-    return f"{results} = {node.prim.name}({', '.join(operands)}) : {types}"
+    saved = f" (last {node.residuals} saved for backward)" if node.residuals else ""
+    return f"{results} = {node.prim.name}({', '.join(operands)}) : {types}{saved}"
 
 
 def _param_text(value) -> str:

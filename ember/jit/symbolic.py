@@ -10,29 +10,47 @@ Inputs are cast to the symbol's dtype (float32 by default) when NumPy's `same_ki
 allows, so `f(A=np.ones(10))` on a float32 symbol computes and returns float32.
 
 Expressions are recorded through Tensor methods and operators (`B * A + 1`, `A.exp()`,
-`A.sum(axis=0)`); free functions such as `ember.exp(A)` do not see symbols yet.
+`A.sum(axis=0)`), and through free functions (`ember.exp(A)`, `ember.concat([A, B])`) where
+`apply` hands a call with a symbol among its arguments to `record_if_symbolic`. A module
+called on symbols is one recorded step too (`ember.Input` and the functional `ember.Model`
+build on this, see `ember._functional`): replaying calls the module.
+
+Unknown dimensions (None, e.g. the batch axis of `ember.Input`) are carried through shape
+inference as a large prime placeholder and reported as None again, so `x * 2` on a
+(None, 3) symbol is known to be (None, 3).
 """
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
 from ember._core import dtypes
 from ember._core.errors import DTypeError, EmberError, ShapeError, user_frame
-from ember._core.primitive import AbstractValue, abstract, apply, tracing
+from ember._core.primitive import ENGINE_OPS, AbstractValue, abstract, apply, tracing
 from ember._core.tensor import Tensor
 from ember.jit.api import JitFunction
 
+_SEQUENCE = itertools.count()
+# Stands for an unknown (None) dimension during shape inference: a prime no real axis has,
+# so a result dimension that is a multiple of it came from an unknown one.
+_UNKNOWN = 999_983
+
 
 class _Expr:
-    """One recorded step: an input (`prim` None, `name` set) or `prim(*args, **params)`."""
+    """One recorded step: an input (`prim` None, `name` set) or `prim(*args, **params)`,
+    where `prim` is a Primitive or a Module (a layer called on symbols; its args may nest
+    symbols in lists, tuples and dicts). `seq` grows with creation: sorting steps by it is a
+    topological order."""
 
-    __slots__ = ("prim", "args", "params", "name")
+    __slots__ = ("prim", "args", "params", "name", "seq")
 
     def __init__(self, prim=None, args=(), params=None, name=None):
         self.prim = prim
         self.args = args
         self.params = params or {}
         self.name = name
+        self.seq = next(_SEQUENCE)
 
 
 class SymbolData:
@@ -76,7 +94,7 @@ class SymbolicTensor(Tensor):
 
     def __repr__(self):
         expr = self._data.expr
-        what = f"'{expr.name}'" if expr.prim is None else expr.prim.name
+        what = f"'{expr.name}'" if expr.prim is None else _step_name(expr)
         return f"symbol({what}, shape={self._data._shape}, dtype={self.dtype})"
 
     def __bool__(self):
@@ -90,17 +108,18 @@ class _Recorder:
     def process(self, prim, args, params):
         avals, known = [], True
         for arg in args:
-            if isinstance(arg, Tensor) and type(arg._data) is SymbolData:
+            if is_symbolic(arg):
                 shape = arg._data._shape
-                if shape is None or any(dim is None for dim in shape):
+                if shape is None:
                     known, shape = False, ()  # probe with a scalar to get dtype and arity
+                shape = tuple(_UNKNOWN if dim is None else dim for dim in shape)
                 avals.append(AbstractValue(shape, arg.dtype))
             else:
                 avals.append(abstract(arg) if isinstance(arg, (Tensor, np.ndarray)) else arg)
         out = prim.infer(*avals, **params)
         outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
         expr = _Expr(prim, tuple(args), params)
-        results = tuple(SymbolicTensor(SymbolData(expr, i, aval.shape if known else None,
+        results = tuple(SymbolicTensor(SymbolData(expr, i, _shown(aval.shape) if known else None,
                                                   aval.dtype))
                         for i, aval in enumerate(outs))
         return results if isinstance(out, (tuple, list)) else results[0]
@@ -114,6 +133,87 @@ class _Recorder:
 
 
 _RECORDER = _Recorder()
+
+
+def _shown(shape) -> tuple:
+    return tuple(None if dim and dim % _UNKNOWN == 0 else dim for dim in shape)
+
+
+def _step_name(expr: _Expr) -> str:
+    prim = expr.prim
+    return prim.name if hasattr(prim, "infer") else type(prim).__name__
+
+
+def is_symbolic(value) -> bool:
+    """Whether `value` is a symbolic Tensor (a symbol or an expression of symbols)."""
+    return isinstance(value, Tensor) and type(value._data) is SymbolData
+
+
+def symbols_in(value):
+    """The symbolic Tensors in `value`, looking into (nested) tuples, lists and dicts."""
+    if is_symbolic(value):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for part in value:
+            yield from symbols_in(part)
+    elif isinstance(value, dict):
+        for part in value.values():
+            yield from symbols_in(part)
+
+
+def substitute(value, lookup):
+    """`value` with each symbolic Tensor replaced by `lookup(symbol)`, structure kept."""
+    if is_symbolic(value):
+        return lookup(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(substitute(part, lookup) for part in value)
+    if isinstance(value, dict):
+        return {key: substitute(part, lookup) for key, part in value.items()}
+    return value
+
+
+def record_if_symbolic(prim, args, params):
+    """Record `prim(*args, **params)` when a symbol is among `args`, else None: the hook
+    `apply` calls when a primitive fails on its inputs, so that free functions (`ember.exp(A)`)
+    record on symbols as methods do, at no cost to eager dispatch."""
+    if not any(is_symbolic(arg) for arg in args):
+        return None
+    return _RECORDER.process(prim, args, params)
+
+
+# read by `apply` when a primitive fails on its inputs (a symbol has no values to compute on)
+ENGINE_OPS.record_symbolic = record_if_symbolic
+
+
+def record_call(module, args, kwargs, outputs) -> object:
+    """Record `module(*args, **kwargs)` on symbols; `outputs` are (shape, dtype) pairs (a
+    list for a module returning a tuple). Returns the symbolic output(s)."""
+    expr = _Expr(module, tuple(args), dict(kwargs))
+    several = isinstance(outputs, list)
+    results = tuple(SymbolicTensor(SymbolData(expr, i, shape, dtypes.as_dtype(dtype)))
+                    for i, (shape, dtype) in enumerate(outputs if several else [outputs]))
+    return results if several else results[0]
+
+
+def replay(outputs, bindings: dict) -> list:
+    """The values of the symbolic `outputs` given `bindings` (id of an input step -> Tensor):
+    each step runs once, through `apply` or by calling its module."""
+    done = {key: (tensor,) for key, tensor in bindings.items()}
+
+    def value_of(symbolic):
+        return evaluate(symbolic._data.expr)[symbolic._data.index]
+
+    def evaluate(expr):
+        if id(expr) not in done:
+            args = substitute(expr.args, value_of)
+            if hasattr(expr.prim, "infer"):
+                out = apply(expr.prim, *args, **expr.params)
+            else:
+                out = expr.prim(*args, **substitute(expr.params, value_of))
+            done[id(expr)] = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+        return done[id(expr)]
+
+    return [value_of(out) for out in outputs]
 _KEEP = {"__init__", "__repr__", "__str__", "__hash__", "__bool__", "__array__", "__len__",
          "__getattribute__", "__setattr__", "__init_subclass__", "__class__", "__dir__",
          "__reduce__", "__reduce_ex__", "__sizeof__", "__format__", "__subclasshook__",
@@ -203,18 +303,8 @@ class CompiledFunction:
         return [_as_input(sym, arrays[sym._data.expr.name]) for sym in self.inputs]
 
     def _replay(self, tensors):
-        done = {id(sym._data.expr): (tensor,) for sym, tensor in zip(self.inputs, tensors)}
-
-        def evaluate(expr):
-            if id(expr) not in done:
-                args = [evaluate(a._data.expr)[a._data.index]
-                        if isinstance(a, Tensor) and type(a._data) is SymbolData else a
-                        for a in expr.args]
-                out = apply(expr.prim, *args, **expr.params)
-                done[id(expr)] = out if isinstance(out, tuple) else (out,)
-            return done[id(expr)]
-
-        results = tuple(evaluate(out._data.expr)[out._data.index] for out in self.outputs)
+        bindings = {id(sym._data.expr): tensor for sym, tensor in zip(self.inputs, tensors)}
+        results = tuple(replay(self.outputs, bindings))
         return results[0] if self.single else results
 
 
@@ -232,8 +322,7 @@ def _find_symbols(outputs) -> dict:
                 raise EmberError(f"compile: two different symbols are named '{expr.name}'")
             found[expr.name] = tensor
             continue
-        stack.extend(a for a in expr.args
-                     if isinstance(a, Tensor) and type(a._data) is SymbolData)
+        stack.extend(symbols_in((expr.args, expr.params)))
     return found
 
 

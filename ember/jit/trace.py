@@ -37,7 +37,6 @@ from ember._core.primitive import (
 )
 from ember._core.tensor import Tensor
 from ember.jit.ir import Graph, Value
-from ember.jit.ir import Node as IRNode
 
 # a created tensor larger than this stays a capture (a constant is copied into the graph)
 MAX_CONSTANT_ELEMENTS = 1 << 16
@@ -116,7 +115,8 @@ class TracedTensor(Tensor):
 
 
 class TracedContext(Context):
-    """The autograd context of a traced primitive: outputs are traced, no residuals."""
+    """The autograd context of a traced primitive: outputs and residuals are traced (the
+    residuals are placeholders of the node's extra outputs; None for primitives without)."""
 
     __slots__ = ()
 
@@ -133,7 +133,7 @@ class TracedContext(Context):
 class Tracer:
     """Records primitive applications into `self.graph` (use with `tracing(tracer)`)."""
 
-    freezes_random_draws = True  # ember.random refuses to draw while this tracer records
+    records_random_draws = True  # ember.random draws become RANDOM nodes of the graph
 
     def __init__(self, name: str = "graph"):
         self.graph = Graph(name)
@@ -214,10 +214,9 @@ class Tracer:
         if not replace:
             return
         graph.captures = kept
-        graph.nodes = [IRNode(node.prim, tuple(replace.get(operand.id, operand)
-                                             if isinstance(operand, Value) else operand
-                                             for operand in node.inputs),
-                            node.params, node.outputs, node.multiple)
+        graph.nodes = [node.copy(replace.get(operand.id, operand)
+                                 if isinstance(operand, Value) else operand
+                                 for operand in node.inputs)
                        for node in graph.nodes]
         for node in graph.nodes:
             for value in node.outputs:
@@ -248,7 +247,12 @@ class Tracer:
 
     def process(self, prim, args, params):
         inputs = [self.lift(arg) for arg in args]
-        node = self.graph.add_node(prim, inputs, params)
+        differentiated = STATE.grad_enabled and prim.differentiable and any(
+            isinstance(arg, Tensor) and arg.requires_grad for arg in args)
+        # A primitive whose forward saves arrays for its fast vjp gets them as extra outputs
+        # when its backward may be traced (the vjp then reads them like eager does).
+        saves = differentiated and getattr(prim, "residual_avals", None) is not None
+        node = self.graph.add_node(prim, inputs, params, residuals=saves)
         for value in node.outputs:
             if any(dim is None for dim in value.aval.shape):
                 self.graph.nodes.pop()
@@ -257,9 +261,10 @@ class Tracer:
                                  f"compute it outside the jitted function, or use a "
                                  f"fixed-size alternative (ember.where, masks)")
         results = tuple(self.wrap(value) for value in node.outputs)
-        if STATE.grad_enabled and prim.differentiable and any(
-                isinstance(arg, Tensor) and arg.requires_grad for arg in args):
-            _link(prim, args, params, results)
+        count = len(results) - node.residuals
+        results, saved = results[:count], results[count:]
+        if differentiated:
+            _link(prim, args, params, results, saved)
         return results if node.multiple else results[0]
 
     def saw_module(self, module):
@@ -317,14 +322,15 @@ class Tracer:
 
 
 
-def _link(prim, args, params, results):
+def _link(prim, args, params, results, saved=()):
     """The autograd node of a traced primitive, so a traced `backward()` records its vjps."""
     placeholders = tuple(result._data for result in results)
     device = next(arg._device for arg in args if isinstance(arg, Tensor))
     out_requires_grad = tuple(p.dtype.kind in "fV" for p in placeholders)
     node = Node(prim, tuple(_edge(arg) for arg in args), device, out_requires_grad,
                 tuple((p.shape, p.dtype) for p in placeholders))
-    node.ctx = TracedContext(args, params, placeholders, None, node)
+    residuals = tuple(tensor._data for tensor in saved) if saved else None
+    node.ctx = TracedContext(args, params, placeholders, residuals, node)
     for index, result in enumerate(results):
         if out_requires_grad[index]:
             result.requires_grad = True

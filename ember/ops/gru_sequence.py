@@ -46,6 +46,12 @@ class GruSequence(Primitive):
         return (AbstractValue(xw.shape[:2] + (hidden,), xw.dtype, xw.device),
                 AbstractValue((batch, hidden), xw.dtype, xw.device))
 
+    def residual_avals(self, xw, w_hh, b_hh, h0, valid, time_axis=0, reverse=False):
+        # reset/update gates, candidates and the hidden candidate pre-activations, time-major
+        steps, batch, hidden = xw.shape[time_axis], xw.shape[1 - time_axis], w_hh.shape[1]
+        state = AbstractValue((steps, batch, hidden), xw.dtype, xw.device)
+        return AbstractValue((steps, batch, 2 * hidden), xw.dtype, xw.device), state, state
+
     def forward(self, xp, xw, w_hh, b_hh, h0, valid, time_axis=0, reverse=False):
         at = _step_view(time_axis)
         steps, hidden = xw.shape[time_axis], w_hh.shape[1]

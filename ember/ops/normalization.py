@@ -22,6 +22,7 @@ import math
 import numba
 import numpy as np
 
+from ember._core import dtypes
 from ember._core.primitive import STATE, AbstractValue, Primitive, WithResiduals, apply
 from ember._core.shapes import reduced_shape
 from ember._core.tensor import Tensor
@@ -117,6 +118,12 @@ class Normalize(Primitive):
     def infer(self, x, weight, bias, axes, eps):
         stats = AbstractValue(reduced_shape(x.shape, axes, True), x.dtype, x.device)
         return AbstractValue(x.shape, x.dtype, x.device), stats, stats
+
+    def residual_avals(self, x, weight, bias, axes, eps):
+        # normalized x and 1 / std, in the working precision (float32 for 16-bit inputs)
+        work = dtypes.float32 if x.dtype.itemsize < 4 else x.dtype
+        return (AbstractValue(x.shape, work, x.device),
+                AbstractValue(reduced_shape(x.shape, axes, True), work, x.device))
 
     def forward(self, xp, x, weight, bias, axes, eps):
         if _row_layout(xp, x, axes, weight) and _row_layout(xp, x, axes, bias):

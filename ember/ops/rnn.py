@@ -13,6 +13,8 @@ formulas from the inputs out of elementary ops, so gradients of gradients are ex
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ember._core.errors import DTypeError, user_frame
 from ember._core.primitive import (
     STATE,
@@ -74,6 +76,11 @@ class LstmCell(Primitive):
         _check_gates("lstm_cell", input_gates, hidden_gates, c, 4)
         return AbstractValue(c.shape, c.dtype, c.device), AbstractValue(c.shape, c.dtype,
                                                                         c.device)
+
+    def residual_avals(self, input_gates, hidden_gates, c):
+        gates = np.broadcast_shapes(tuple(input_gates.shape), tuple(hidden_gates.shape))
+        return (AbstractValue(gates, c.dtype, c.device), AbstractValue(c.shape, c.dtype,
+                                                                      c.device))
 
     def forward(self, xp, input_gates, hidden_gates, c):
         size = c.shape[-1]
@@ -165,6 +172,12 @@ class GruCell(Primitive):
     def infer(self, input_gates, hidden_gates, h):
         _check_gates("gru_cell", input_gates, hidden_gates, h, 3)
         return AbstractValue(h.shape, h.dtype, h.device)
+
+    def residual_avals(self, input_gates, hidden_gates, h):
+        lead = np.broadcast_shapes(tuple(input_gates.shape[:-1]), tuple(hidden_gates.shape[:-1]))
+        size = h.shape[-1]
+        return (AbstractValue(lead + (2 * size,), h.dtype, h.device),
+                AbstractValue(lead + (size,), h.dtype, h.device))
 
     def forward(self, xp, input_gates, hidden_gates, h):
         size = h.shape[-1]

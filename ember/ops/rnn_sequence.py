@@ -138,6 +138,12 @@ class LstmSequence(Primitive):
         state = AbstractValue((batch, hidden), xw.dtype, xw.device)
         return AbstractValue(xw.shape[:2] + (hidden,), xw.dtype, xw.device), state, state
 
+    def residual_avals(self, xw, w_hh, h0, c0, valid, time_axis=0, reverse=False):
+        # gates, cells and tanh(cells), time-major whatever the input layout
+        steps, batch, hidden = xw.shape[time_axis], xw.shape[1 - time_axis], w_hh.shape[1]
+        state = AbstractValue((steps, batch, hidden), xw.dtype, xw.device)
+        return AbstractValue((steps, batch, 4 * hidden), xw.dtype, xw.device), state, state
+
     def forward(self, xp, xw, w_hh, h0, c0, valid, time_axis=0, reverse=False):
         at = _step_view(time_axis)
         steps, hidden = xw.shape[time_axis], w_hh.shape[1]

@@ -114,6 +114,13 @@ class SoftmaxCrossEntropy(Primitive):
                               "targets", logits, target)
         return AbstractValue(logits.shape[:1], logits.dtype, logits.device)
 
+    def residual_avals(self, logits, target, ignore_index):
+        rows = logits.shape[:1]
+        return (AbstractValue(logits.shape, logits.dtype, logits.device),
+                AbstractValue(rows, logits.dtype, logits.device),
+                AbstractValue(rows, dtypes.bool_, logits.device),
+                AbstractValue(rows, target.dtype, logits.device))
+
     def forward(self, xp, logits, target, ignore_index):
         rows = xp.arange(logits.shape[0])
         valid = target != ignore_index

@@ -17,9 +17,9 @@ from ember._core.tensor import Tensor
 
 
 def jit_tracing() -> bool:
-    """True while `ember.jit` records (its tracer freezes random draws; others do not)."""
+    """True while `ember.jit` records (its tracer records random draws; others do not)."""
     tracer = STATE.tracer
-    return tracer is not None and getattr(tracer, "freezes_random_draws", False)
+    return tracer is not None and getattr(tracer, "records_random_draws", False)
 
 
 def unsupported(optimizer) -> EmberError:

@@ -10,7 +10,7 @@ import itertools
 
 import numpy as np
 
-from ember.jit.ir import Graph, Node, Value
+from ember.jit.ir import Graph, Value
 
 
 def rebuild(graph: Graph, nodes, replace: dict) -> Graph:
@@ -22,7 +22,7 @@ def rebuild(graph: Graph, nodes, replace: dict) -> Graph:
     new.captures = list(graph.captures)
     for node in nodes:
         inputs = tuple(resolve(operand, replace) for operand in node.inputs)
-        copy = Node(node.prim, inputs, dict(node.params), node.outputs, node.multiple)
+        copy = node.copy(inputs)
         new.nodes.append(copy)
     new.outputs = list(graph.outputs)
     new._ids = itertools.count(_next_id(graph))

@@ -38,7 +38,8 @@ def cse(graph: Graph) -> Graph:
     kept = []
     for node in graph.nodes:
         inputs = tuple(resolve(operand, replace) for operand in node.inputs)
-        key = None if not mergeable(node.prim) else _key(node.prim, inputs, node.params)
+        key = None if not mergeable(node.prim) else _key(node.prim, inputs, node.params,
+                                                         node.residuals)
         first = seen.get(key) if key is not None else None
         if first is not None and not any(value.id in outputs for value in node.outputs):
             for old, new in zip(node.outputs, first.outputs):
@@ -55,10 +56,10 @@ def mergeable(prim) -> bool:
     return not (getattr(prim, "effectful", False) or getattr(prim, "random", False))
 
 
-def _key(prim, inputs, params):
+def _key(prim, inputs, params, residuals=0):
     """A hashable identity of the computation, or None when a part cannot be compared."""
     try:
-        key = (id(prim), tuple(_freeze(operand) for operand in inputs),
+        key = (id(prim), residuals, tuple(_freeze(operand) for operand in inputs),
                tuple(sorted((name, _freeze(value)) for name, value in params.items())))
         hash(key)
     except TypeError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ember.jit.ir import Graph, Value
 from ember.jit.passes._rewrite import output_ids, rebuild
+from ember.jit.passes.cse import mergeable
 
 
 def dce(graph: Graph) -> Graph:
@@ -30,7 +31,8 @@ def dce(graph: Graph) -> Graph:
     live = output_ids(graph)
     kept = []
     for node in reversed(graph.nodes):
-        if any(value.id in live for value in node.outputs):
+        # a random draw stays even when unused: it advances its generator as eager code does
+        if any(value.id in live for value in node.outputs) or not mergeable(node.prim):
             kept.append(node)
             live.update(operand.id for operand in node.inputs if isinstance(operand, Value))
     kept.reverse()

@@ -55,7 +55,8 @@ def fold(graph: Graph, max_elements: int = MAX_ELEMENTS) -> Graph:
 def _evaluate(node, inputs, max_elements):
     """The node's output arrays, or None when it must not be folded."""
     avals = [value.aval for value in node.outputs]
-    if not mergeable(node.prim) or any(aval.device is not CPU for aval in avals):
+    if not mergeable(node.prim) or node.residuals or any(aval.device is not CPU
+                                                         for aval in avals):
         return None
     if any(_size(aval.shape) > max_elements for aval in avals):
         return None

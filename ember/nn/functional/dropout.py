@@ -7,6 +7,8 @@ constant factor, so the result is an ordinary product: differentiable to any ord
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ember import random
 from ember._core.errors import EmberError, user_frame
 from ember._core.primitive import shape_error
@@ -27,9 +29,10 @@ def _masked(x: Tensor, p: float, mask_shape: tuple, generator) -> Tensor:
         return x * 0.0  # every unit dropped; 1 / (1 - p) would be inf
     keep = (generator or random.default_generator).bernoulli(
         1.0 - p, size=mask_shape, dtype=x.dtype, device=x.device)
-    data = keep._data
-    data *= data.dtype.type(1.0 / (1.0 - p))  # the fresh mask array is scaled in place
-    return x * keep
+    if type(keep._data) is np.ndarray:
+        keep._data *= keep._data.dtype.type(1.0 / (1.0 - p))  # the fresh mask, in place
+        return x * keep
+    return x * (keep * (1.0 / (1.0 - p)))  # traced (a graph node) or on a GPU
 
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False,
