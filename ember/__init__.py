@@ -200,6 +200,7 @@ _bind()
 
 # Built on the ops above: layers, optimizers, data, the training API, files, visualization.
 from ember import callbacks, data, datasets, io, metrics, nn, optim, train, viz  # noqa: E402
+from ember._functional import Input  # noqa: E402
 from ember.io import load, save  # noqa: E402
 from ember.jit import compile, jit, symbol  # noqa: E402  (ember.jit the function; the package by full name)
 from ember.models import Model, Sequential  # noqa: E402

@@ -32,7 +32,7 @@ class Concat(nn.Module):
 
 
 def test_issue_snippet_verbatim():
-    x = ember.Input((784,)) if hasattr(ember, "Input") else Input((784,))
+    x = ember.Input((784,))
     h = ember.nn.Linear(784, 64)(x); h = ember.nn.ReLU()(h); y = ember.nn.Linear(64, 10)(h)  # noqa: E702
     model = ember.Model(inputs=x, outputs=y)
     assert y._data._shape == (None, 10)

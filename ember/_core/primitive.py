@@ -51,6 +51,7 @@ class _EngineOps:
 
     sum_to_shape = None  # (tensor, shape) -> tensor summed down to shape
     astype = None        # (tensor, dtype) -> tensor cast to dtype
+    record_symbolic = None  # (prim, args, params) -> symbolic result, or None (no symbol)
 
 
 ENGINE_OPS = _EngineOps()
@@ -227,9 +228,15 @@ def apply(prim: Primitive, *args, **params):
             result = prim.forward(device.xp, *raw, **params)
         else:  # calling without ** is measurably cheaper on this hot path
             result = prim.forward(device.xp, *raw)
-    except EmberError:
-        raise
     except Exception as error:
+        # Only after a failure: a symbolic tensor (ember.symbol) among the arguments is
+        # recorded instead of computed, so free functions (ember.exp(A)) work on symbols.
+        if ENGINE_OPS.record_symbolic is not None:
+            recorded = ENGINE_OPS.record_symbolic(prim, args, params)
+            if recorded is not None:
+                return recorded
+        if isinstance(error, EmberError):
+            raise
         raise explain_failure(prim, args, params, error) from error
     residuals = None
     result_type = type(result)

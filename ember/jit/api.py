@@ -31,6 +31,7 @@ from ember._core.tensor import Tensor
 from ember.jit.execute import Executable
 from ember.jit.ir import Graph
 from ember.jit.passes import run_default
+from ember.jit.passes.fusion import fuse
 from ember.jit.trace import Tracer
 
 
@@ -43,7 +44,8 @@ def jit(fn=None, *, static_argnums=(), explain: bool = False, max_retraces: int 
     """Compile `fn` by tracing: `ember.jit(f)` or `@ember.jit` or `@ember.jit(static_argnums=1)`.
 
     With `optimize` (the default) each traced graph goes through `ember.jit.passes.run_default`
-    (simplification, constant folding, CSE, dead-code elimination) before it runs.
+    (simplification, constant folding, CSE, dead-code elimination), then elementwise fusion
+    (`ember.jit.passes.fusion`: groups of elementwise nodes run as one generated kernel).
 
     >>> import ember
     >>> from ember.jit import jit
@@ -65,11 +67,14 @@ def jit(fn=None, *, static_argnums=(), explain: bool = False, max_retraces: int 
 
 
 class _Entry:
-    __slots__ = ("graph", "executable", "structure", "guards", "grad_leaves", "state_targets")
+    __slots__ = ("graph", "compiled", "executable", "structure", "guards", "grad_leaves",
+                 "state_targets")
 
-    def __init__(self, graph, structure, guards=(), grad_leaves=(), state_targets=()):
-        self.graph = graph
-        self.executable = Executable(graph)
+    def __init__(self, graph, structure, guards=(), grad_leaves=(), state_targets=(),
+                 fuse_kernels=False):
+        self.graph = graph  # after the optimization passes (what `lower` shows)
+        self.compiled = fuse(graph) if fuse_kernels else graph  # what runs: fused kernels
+        self.executable = Executable(self.compiled)
         self.structure = structure  # None: one Tensor; else the tuple/list type
         self.guards = guards  # (module, training) of the modules called while tracing
         self.grad_leaves = grad_leaves  # tensors whose .grad the outputs after the user's
@@ -132,10 +137,12 @@ class JitFunction:
             return entry.structure(*outs)
         return entry.structure(outs)
 
-    def lower(self, *args, **kwargs) -> Graph:
-        """The graph for these arguments (traced now if not cached)."""
+    def lower(self, *args, fused: bool = False, **kwargs) -> Graph:
+        """The graph for these arguments (traced now if not cached); with `fused`, the graph
+        that runs, its elementwise groups as `fused{...}` kernel nodes."""
         args, kwargs = _as_tensors(args, self.static_argnums), _as_tensors_kw(kwargs)
-        return self._lookup(args, kwargs).graph
+        entry = self._lookup(args, kwargs)
+        return entry.compiled if fused else entry.graph
 
     def _lookup(self, args, kwargs) -> _Entry:
         key = _signature(args, kwargs, self.static_argnums)
@@ -201,7 +208,8 @@ class JitFunction:
         graph = run_default(tracer.graph) if self.optimize else tracer.graph
         guards = tuple(tracer.modules.values())
         return _Entry(graph, structure, guards, tuple(leaf for leaf, _, _ in writes),
-                      tuple(target for target, _ in tracer.state_writes.values()))
+                      tuple(target for target, _ in tracer.state_writes.values()),
+                      fuse_kernels=self.optimize)
 
     def __repr__(self):
         count = sum(len(entries) for entries in self._cache.values())
