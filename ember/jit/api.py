@@ -28,7 +28,7 @@ import numpy as np
 from ember._core.errors import EmberError, user_frame
 from ember._core.primitive import STATE, AbstractValue, abstract, tracing
 from ember._core.tensor import Tensor
-from ember.jit.execute import Executable
+from ember.jit.execute import Executable, plan_donations
 from ember.jit.ir import Graph
 from ember.jit.passes import run_default
 from ember.jit.passes.fusion import fuse
@@ -74,7 +74,8 @@ class _Entry:
                  fuse_kernels=False):
         self.graph = graph  # after the optimization passes (what `lower` shows)
         self.compiled = fuse(graph) if fuse_kernels else graph  # what runs: fused kernels
-        self.executable = Executable(self.compiled)
+        self.executable = Executable(self.compiled,
+                                     donations=plan_donations(self.compiled, state_targets))
         self.structure = structure  # None: one Tensor; else the tuple/list type
         self.guards = guards  # (module, training) of the modules called while tracing
         self.grad_leaves = grad_leaves  # tensors whose .grad the outputs after the user's
@@ -223,6 +224,9 @@ def _write_state(entry, results):
     rest, values = results[:-count], results[-count:]
     captured = {id(tensor._data) for _, tensor in entry.graph.captures}
     for target, array in zip(entry.state_targets, values):
+        storage = target._data
+        if array.base is storage or array is storage:
+            continue  # a fused kernel wrote it in place (`plan_donations`)
         if id(array) in captured or getattr(array, "base", None) is not None:
             array = array.copy()  # may alias storage written before or after it
         target._data[...] = array

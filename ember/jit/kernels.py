@@ -95,7 +95,9 @@ class FusedElementwise(Primitive):
     def infer(self, *operands):
         return self._avals
 
-    def forward(self, xp, *arrays):
+    def forward(self, xp, *arrays, out=None):
+        """The exposed values; `out` may give, per exposed value, an array to write it into
+        (a state tensor's storage updated in place), or None."""
         plan = self._plan
         if plan is None:
             with self._lock:
@@ -104,7 +106,7 @@ class FusedElementwise(Primitive):
                 plan = self._plan
         if xp is not np:
             raise EmberError(f"{self.name}: fused kernels run on the CPU only in this build")
-        return plan(arrays)
+        return plan(arrays, out)
 
 
 # ---- CPU code generation ---------------------------------------------------------------------
@@ -145,7 +147,7 @@ class _CpuPlan:
         self.reduce_id = region.reduce.outputs[0].id if region.reduce is not None else None
         self.out_index = exposed_ids
 
-    def __call__(self, arrays):
+    def __call__(self, arrays, out=None):
         region = self.region
         inputs = []
         for array, shape in zip(arrays, self.operand_shapes):
@@ -153,17 +155,26 @@ class _CpuPlan:
                 array = np.ascontiguousarray(array)
             inputs.append(array.reshape(shape))
         outputs, results = [], []
-        for value in region.exposed:
-            if value.id == self.reduce_id:
+        for m, value in enumerate(region.exposed):
+            given = out[m] if out is not None else None
+            if given is not None and given.flags.c_contiguous and \
+                    given.dtype == value.aval.dtype.np and given.shape == value.aval.shape:
+                target = given.reshape(self.sizes)
+                outputs.append(target)
+                results.append((target, value.aval))
+            elif value.id == self.reduce_id:
                 shape = tuple(1 if r else n for r, n in zip(self.reduced, self.sizes))
                 work = np.zeros(shape, np.float64)
                 outputs.append(work)
                 results.append((work, value.aval))
             else:
-                out = np.empty(self.sizes, value.aval.dtype.np)
-                outputs.append(out)
-                results.append((out, value.aval))
-        self.kernel(*self.sizes, *inputs, *outputs)
+                fresh = np.empty(self.sizes, value.aval.dtype.np)
+                outputs.append(fresh)
+                results.append((fresh, value.aval))
+        kernel = self.kernel
+        kernel(*self.sizes, *inputs, *outputs)
+        if type(kernel) is _Counted:  # counted once; later calls go straight to Numba
+            self.kernel = kernel.dispatcher
         return tuple(_finish(array, aval) for array, aval in results)
 
 

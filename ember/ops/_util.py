@@ -104,6 +104,20 @@ def aval_of(x) -> AbstractValue:
 
 
 
+def result_dtype(x1, a: AbstractValue, x2, b: AbstractValue):
+    """The dtype of a binary op on operands x1, x2 (avals a, b), NumPy 2 style: a Python
+    scalar is weak and takes the array's dtype when its kind fits (int32 * 3 is int32,
+    float16 * 2.0 is float16); otherwise the dtypes promote."""
+    for scalar, other in ((x2, a), (x1, b)):
+        if isinstance(scalar, _SCALARS) and not isinstance(x1 if scalar is x2 else x2,
+                                                            _SCALARS):
+            kind = other.dtype.kind
+            if isinstance(scalar, bool) or (isinstance(scalar, int) and kind in "iuf") or \
+                    (isinstance(scalar, float) and kind == "f"):
+                return other.dtype
+    return dtypes.promote_types(a.dtype, b.dtype)
+
+
 def torch_axis_names(function):
     """Make a Tensor method from an Array API reduction, accepting PyTorch's `dim=`/`keepdim=`
     as well as `axis=`/`keepdims=`."""

@@ -10,7 +10,7 @@ from ember._core.primitive import AbstractValue, Primitive, apply
 from ember._core.shapes import broadcast_shapes
 from ember._core.tensor import Tensor
 from ember.ops._select import fast_where
-from ember.ops._util import as_tensor, aval_of, binary_operands, unary_float
+from ember.ops._util import as_tensor, aval_of, binary_operands, result_dtype, unary_float
 from ember.ops.logic import equal, greater, greater_equal, less, less_equal
 
 
@@ -38,7 +38,7 @@ class Binary(Primitive):
     def infer(self, x1, x2):
         a, b = aval_of(x1), aval_of(x2)
         shape = broadcast_shapes(a.shape, b.shape, op=self.name)
-        return AbstractValue(shape, dtypes.promote_types(a.dtype, b.dtype), a.device)
+        return AbstractValue(shape, result_dtype(x1, a, x2, b), a.device)
 
     def forward(self, xp, x1, x2):
         if xp is np:  # skips a getattr on the hottest path; same function either way
@@ -393,7 +393,7 @@ class Where(Primitive):
     def infer(self, cond, x1, x2):
         a, b, c = aval_of(cond), aval_of(x1), aval_of(x2)
         shape = broadcast_shapes(a.shape, b.shape, c.shape, op="where")
-        return AbstractValue(shape, dtypes.promote_types(b.dtype, c.dtype), b.device)
+        return AbstractValue(shape, result_dtype(x1, b, x2, c), b.device)
 
     def forward(self, xp, cond, x1, x2):
         if xp is np:

@@ -28,6 +28,8 @@ graph f(%0: float32[4, 8], %1: float32[8]):
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ember._core.device import CPU
 from ember.jit.ir import Graph, Node, Value
 from ember.jit.kernels import ELEMENTWISE, FusedElementwise, Region, fusible_dtype, fusible_node
@@ -44,38 +46,55 @@ def fuse(graph: Graph, min_group: int = MIN_GROUP) -> Graph:
         readers = {group_of[operand.id] for operand in node.inputs
                    if isinstance(operand, Value) and operand.id in group_of}
         target = _target(node, readers)
+        if isinstance(target, list):  # open groups of this shape: merged into the first
+            first = target[0]
+            for other in target[1:]:
+                first.absorb(other)
+                for member in other.nodes:
+                    for value in member.outputs:
+                        group_of[value.id] = first
+            target = first
         for group in readers:
-            if group is not target:
+            if group is not target and not group.merged:
                 group.sealed = True  # an outside reader: the group may not grow any more
         if target is None:
-            if _elementwise(node):
-                target = _Group(tuple(node.outputs[0].aval.shape))
-                groups.append(target)
-            else:
+            if not _elementwise(node):
                 continue
+            target = _Group(tuple(node.outputs[0].aval.shape))
+            groups.append(target)
         target.add(node, position)
         if node.prim.name == "sum":
             target.sealed = True  # the reduction closes the group
         for value in node.outputs:
             group_of[value.id] = target
-    chosen = [group for group in groups if len(group.nodes) >= min_group]
+    chosen = [group for group in groups if not group.merged and len(group.nodes) >= min_group]
     if not chosen:
         return graph
     return _rewrite(graph, chosen)
 
 
 class _Group:
-    __slots__ = ("shape", "nodes", "positions", "sealed")
+    __slots__ = ("shape", "nodes", "positions", "sealed", "merged")
 
     def __init__(self, shape):
         self.shape = shape
         self.nodes: list[Node] = []
         self.positions: list[int] = []
         self.sealed = False
+        self.merged = False  # absorbed into another group
 
     def add(self, node: Node, position: int):
         self.nodes.append(node)
         self.positions.append(position)
+
+    def absorb(self, other: "_Group"):
+        """Take `other`'s members (both open: nothing outside has read either yet, so one
+        kernel at the later position computes both)."""
+        pairs = sorted(zip(self.positions + other.positions, self.nodes + other.nodes),
+                       key=lambda pair: pair[0])
+        self.positions = [position for position, _ in pairs]
+        self.nodes = [node for _, node in pairs]
+        other.merged = True
 
 
 def _elementwise(node: Node) -> bool:
@@ -86,7 +105,9 @@ def _elementwise(node: Node) -> bool:
         return False
     if not fusible_node(node.prim.name, [value.aval.dtype.np for value in values]):
         return False
-    return all(isinstance(operand, Value) or _scalar(operand) for operand in node.inputs)
+    return all(isinstance(operand, Value) or _scalar(operand)
+               or (isinstance(operand, np.dtype) and node.prim.name == "astype")
+               for operand in node.inputs)
 
 
 def _supported(value: Value) -> bool:
@@ -94,24 +115,21 @@ def _supported(value: Value) -> bool:
 
 
 def _scalar(operand) -> bool:
-    import numpy as np
-
     if isinstance(operand, np.ndarray):
         return operand.ndim == 0 and fusible_dtype(operand.dtype)
     return isinstance(operand, (bool, int, float, np.bool_, np.integer, np.floating))
 
 
-def _target(node: Node, readers: set) -> "_Group | None":
-    """The open group `node` joins: one of the groups it reads, of its own shape."""
-    open_groups = [group for group in readers if not group.sealed]
+def _target(node: Node, readers: set):
+    """What `node` joins: a list of the open groups it reads of its own shape (elementwise
+    nodes; merged when several), the group a closing `sum` reads, or None."""
+    open_groups = [group for group in readers if not group.sealed and not group.merged]
     if not open_groups:
         return None
     if _elementwise(node):
         shape = tuple(node.outputs[0].aval.shape)
-        for group in open_groups:
-            if group.shape == shape:
-                return group
-        return None
+        same = [group for group in open_groups if group.shape == shape]
+        return sorted(same, key=lambda group: group.positions[0]) or None
     if (node.prim.name == "sum" and len(open_groups) == 1 and isinstance(node.inputs[0], Value)
             and _supported(node.inputs[0]) and node.inputs[0].aval.dtype.kind == "f"
             and open_groups[0].shape == tuple(node.inputs[0].aval.shape)):
