@@ -68,7 +68,7 @@ def jit(fn=None, *, static_argnums=(), explain: bool = False, max_retraces: int 
 
 class _Entry:
     __slots__ = ("graph", "compiled", "executable", "structure", "guards", "grad_leaves",
-                 "state_targets")
+                 "state_targets", "grad_modes", "cleared_grads", "fresh_grads")
 
     def __init__(self, graph, structure, guards=(), grad_leaves=(), state_targets=(),
                  fuse_kernels=False):
@@ -81,6 +81,9 @@ class _Entry:
         self.grad_leaves = grad_leaves  # tensors whose .grad the outputs after the user's
         # ones accumulate into; then the new values of tensors updated in place (the last)
         self.state_targets = state_targets
+        self.grad_modes = ("accumulate",) * len(grad_leaves)  # see Tracer.grad_modes
+        self.cleared_grads = ()  # leaves whose .grad is set to None after each run
+        self.fresh_grads = ()  # (param, where): a traced step reads .grad; None at call time
 
     def guard_failure(self):
         """Why this trace does not fit the current state (None when it does)."""
@@ -124,12 +127,21 @@ class JitFunction:
                                  f"gradients through ember.jit are not supported yet at "
                                  f"{user_frame()}; call it eagerly or detach the input")
         entry = self._lookup(args, kwargs)
+        for param, where in entry.fresh_grads:
+            if param.grad is not None:
+                raise EmberError(
+                    f"{self._name}: {where} inside ember.jit reads gradients accumulated over "
+                    f"calls, which the compiled graph cannot see (a parameter's .grad is set "
+                    f"as this call starts); call optimizer.zero_grad() before loss.backward() "
+                    f"inside the jitted function, or before calling it")
         arrays = [arg._data for _, arg in _tensor_args(args, kwargs)]
         results = entry.executable(*arrays)
         if entry.state_targets:
             results = _write_state(entry, results)
         if entry.grad_leaves:
             results = _write_grads(entry, results)
+        for leaf in entry.cleared_grads:
+            leaf.grad = None
         outs = [Tensor(array, value.aval.device)
                 for array, value in zip(results, entry.graph.outputs)]
         if entry.structure is None:
@@ -189,6 +201,7 @@ class JitFunction:
             with tracing(tracer), tracer.recording():
                 out = self.fn(*traced_args, **traced_kwargs)
             tracer.forget_local_state()
+            grad_modes, cleared = tracer.grad_modes(), tracer.cleared_grads()
             # the targets of in-place updates hold their last value until restored
             finals = [target._data.value for target, _ in tracer.state_writes.values()]
         finally:
@@ -208,9 +221,12 @@ class JitFunction:
         tracer.graph.verify()
         graph = run_default(tracer.graph) if self.optimize else tracer.graph
         guards = tuple(tracer.modules.values())
-        return _Entry(graph, structure, guards, tuple(leaf for leaf, _, _ in writes),
-                      tuple(target for target, _ in tracer.state_writes.values()),
-                      fuse_kernels=self.optimize)
+        entry = _Entry(graph, structure, guards, tuple(leaf for leaf, _, _ in writes),
+                       tuple(target for target, _ in tracer.state_writes.values()),
+                       fuse_kernels=self.optimize)
+        entry.grad_modes, entry.cleared_grads = grad_modes, cleared
+        entry.fresh_grads = tuple(tracer.fresh_grads.values())
+        return entry
 
     def __repr__(self):
         count = sum(len(entries) for entries in self._cache.values())
@@ -240,8 +256,11 @@ def _write_grads(entry, results):
     user, grads = results[:-count], results[-count:]
     captured = {id(tensor._data) for _, tensor in entry.graph.captures}
     given = {id(array) for array in user}
-    for leaf, array in zip(entry.grad_leaves, grads):
-        if leaf.grad is not None:
+    for leaf, array, mode in zip(entry.grad_leaves, grads, entry.grad_modes):
+        if mode == "clear":
+            leaf.grad = None
+            continue
+        if leaf.grad is not None and mode == "accumulate":
             leaf.grad = Tensor(leaf.grad._data + array, leaf._device)
             continue
         # each leaf owns its .grad storage: copy views, shared arrays and captured data

@@ -4,7 +4,8 @@ On the CPU each region becomes a generated Numba function: one loop nest over th
 iteration space (adjacent axes merged where every operand broadcasts alike, so most loops
 are one or two deep), every member computed per element in registers, and only the values
 used outside the region stored. A `sum` closing the region accumulates in float64 as the
-loop goes. Large loops without a reduction on the outer axis run in parallel (`prange`).
+loop goes. With EMBER_JIT_PARALLEL=1, large loops without a reduction on the outer axis run in
+parallel (`prange`).
 
 Generated sources are written to a cache directory (`EMBER_CACHE_DIR`, default
 `~/.cache/ember/kernels`) under the hash of their text, and compiled with Numba's on-disk
@@ -25,7 +26,9 @@ import numpy as np
 from ember._core.errors import EmberError
 from ember._core.primitive import Primitive
 
-PARALLEL_MIN = 1 << 17  # elements; below this threads cost more than they save
+# Parallel loops (prange) only on request: on 2 cores a memory-bound loop gains little, and
+# Numba's OpenMP threads waking right after OpenBLAS's (still spinning) cost ~5 ms a switch.
+PARALLEL_MIN = 1 << 17 if os.environ.get("EMBER_JIT_PARALLEL") == "1" else 1 << 62
 
 # prim name -> Python expression over operand names {0}, {1}, {2}
 _UNARY_NP = ("exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "sin", "cos", "tan",

@@ -141,6 +141,10 @@ class Tracer:
         self.modules: dict[int, tuple] = {}  # id(module) -> (module, training when called)
         # id(leaf) -> [leaf, traced gradient, .grad before the trace] for captured leaves
         self.grad_writes: dict[int, list] = {}
+        # id(param) -> [param, .grad before the trace, reset before its first gradient]
+        # for parameters whose .grad an optimizer's or module's zero_grad() reset here
+        self.grad_resets: dict[int, list] = {}
+        self.fresh_grads: dict[int, tuple] = {}  # id(param) -> (param, where a step reads it)
         self.persistent: set[int] = set()  # ids of trace-made tensors that are real state
         self.local_initial: dict[int, object] = {}  # Value id -> array (see forget_local_state)
         # id(tensor) -> [tensor, its storage before the trace] for captured tensors updated
@@ -286,9 +290,44 @@ class Tracer:
         # `.grad` the tensor has at run time
         leaf.grad = entry[1]
 
+    def reset_grads(self, params) -> None:
+        """zero_grad() inside the trace: after each run these parameters' `.grad` is this
+        run's gradient (not added to the previous one), or None if none flowed."""
+        for param in params:
+            if id(param) not in self.grad_resets:
+                written = self.grad_writes.get(id(param))  # backward came first: its
+                before = param.grad if written is None else written[2]  # pre-trace .grad
+                self.grad_resets[id(param)] = [param, before, written is None]
+
+    def check_fresh_grad(self, param, optimizer) -> None:
+        """An optimizer step in the trace reads `.grad`: it must be this call's gradient
+        (zero_grad() before backward), since a sum over earlier calls is not in the graph."""
+        reset = self.grad_resets.get(id(param))
+        if id(param) in self.grad_writes and (reset is None or not reset[2]):
+            # right when .grad is None as a call starts (zero_grad() outside): checked then
+            self.fresh_grads[id(param)] = (param, f"{type(optimizer).__name__}.step() at "
+                                                  f"{user_frame()}")
+
+    def grad_modes(self) -> tuple:
+        """Per written leaf: 'accumulate' (eager backward's +=), 'replace' (zero_grad came
+        first) or 'clear' (zero_grad came after: .grad ends as None)."""
+        modes = []
+        for leaf, _, _ in self.grad_writes.values():
+            reset = self.grad_resets.get(id(leaf))
+            modes.append("clear" if leaf.grad is None else
+                         "replace" if reset is not None and reset[2] else "accumulate")
+        return tuple(modes)
+
+    def cleared_grads(self) -> tuple:
+        """Parameters reset by zero_grad() here that got no gradient: .grad becomes None."""
+        return tuple(param for key, (param, _, _) in self.grad_resets.items()
+                     if key not in self.grad_writes)
+
     def restore_grads(self):
         for leaf, _, before in self.grad_writes.values():
             leaf.grad = before
+        for param, before, _ in self.grad_resets.values():
+            param.grad = before
 
     def restore_state(self):
         for tensor, storage in self.state_writes.values():

@@ -432,6 +432,9 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True):
+        tracer = STATE.tracer
+        if tracer is not None and hasattr(tracer, "reset_grads"):  # inside ember.jit
+            tracer.reset_grads(list(self.parameters()))
         for param in self.parameters():
             if param.grad is None:
                 continue

@@ -182,6 +182,10 @@ class Optimizer:
     # ---- the update ---------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True):
         """Forget the gradients: set `.grad` to None (default) or fill it with zeros."""
+        tracer = STATE.tracer
+        if tracer is not None and hasattr(tracer, "reset_grads"):  # inside ember.jit
+            tracer.reset_grads([param for group in self.param_groups
+                                for param in group["params"]])
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is None:
@@ -211,6 +215,7 @@ class Optimizer:
                 if traced:
                     if self._traced_rule is None:
                         raise unsupported(self)
+                    STATE.tracer.check_fresh_grad(param, self)
                     self._traced_rule(param, grad, self.state[param], group)
                     for value in self.state[param].values():  # state made in this trace
                         if isinstance(value, Tensor):          # persists across calls

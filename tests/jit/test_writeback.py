@@ -105,3 +105,54 @@ def test_a_tensor_made_and_updated_inside_the_trace_starts_fresh_each_call():
     for _ in range(3):
         np.testing.assert_array_equal(compiled(ember.ones(3)).numpy(), [2.0, 2.0, 2.0])
     assert compiled.trace_count == 1
+
+
+@pytest.mark.parametrize("order", ["zero_first", "zero_last"])
+def test_grad_after_each_run_matches_eager_wherever_zero_grad_is_called(order):
+    """zero_grad() inside the jitted step is replayed: .grad after a run is what eager
+    code leaves (this step's gradient, None, or the running sum)."""
+    import copy
+
+    ember.manual_seed(0)
+    model = ember.nn.Linear(3, 2)
+    twin = copy.deepcopy(model)
+    x = ember.asarray(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
+
+    def make_step(net):
+        optimizer = ember.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x):
+            loss = (net(x) ** 2).sum()
+            if order == "zero_first":
+                optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if order == "zero_last":
+                optimizer.zero_grad()
+            return loss
+        return step
+
+    compiled, eager = ember.jit(make_step(model)), make_step(twin)
+    for _ in range(3):
+        np.testing.assert_allclose(compiled(x).numpy(), eager(x).numpy(), rtol=1e-6)
+        for got, ref in zip(model.parameters(), twin.parameters()):
+            assert (got.grad is None) == (ref.grad is None)
+            if ref.grad is not None:
+                np.testing.assert_allclose(got.grad.numpy(), ref.grad.numpy(), rtol=1e-5)
+    assert compiled.trace_count == 1
+
+
+def test_an_optimizer_step_on_gradients_accumulated_over_calls_is_refused():
+    model = ember.nn.Linear(3, 2)
+    optimizer = ember.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x):
+        loss = model(x).sum()
+        loss.backward()  # no zero_grad: eager would add to the previous call's .grad
+        optimizer.step()
+        return loss
+
+    compiled = ember.jit(step)
+    compiled(ember.ones((2, 3)))  # .grad was None: this call's gradient is the sum
+    with pytest.raises(ember.EmberError, match=r"zero_grad\(\) before loss.backward\(\)"):
+        compiled(ember.ones((2, 3)))  # now eager would add to the previous .grad
