@@ -28,10 +28,11 @@ import numpy as np
 from ember._core.errors import EmberError, user_frame
 from ember._core.primitive import STATE, AbstractValue, abstract, tracing
 from ember._core.tensor import Tensor
-from ember.jit.execute import Executable, plan_donations
+from ember.jit.execute import Executable
 from ember.jit.ir import Graph
 from ember.jit.passes import run_default
 from ember.jit.passes.fusion import fuse
+from ember.jit.passes.inplace import plan_buffer_reuse, plan_state_updates
 from ember.jit.trace import Tracer
 
 
@@ -74,8 +75,10 @@ class _Entry:
                  fuse_kernels=False):
         self.graph = graph  # after the optimization passes (what `lower` shows)
         self.compiled = fuse(graph) if fuse_kernels else graph  # what runs: fused kernels
-        self.executable = Executable(self.compiled,
-                                     donations=plan_donations(self.compiled, state_targets))
+        if fuse_kernels:  # before the first run: kernels are generated to write in place
+            plan_state_updates(self.compiled, state_targets)
+            plan_buffer_reuse(self.compiled)
+        self.executable = Executable(self.compiled)
         self.structure = structure  # None: one Tensor; else the tuple/list type
         self.guards = guards  # (module, training) of the modules called while tracing
         self.grad_leaves = grad_leaves  # tensors whose .grad the outputs after the user's
@@ -241,8 +244,12 @@ def _write_state(entry, results):
     captured = {id(tensor._data) for _, tensor in entry.graph.captures}
     for target, array in zip(entry.state_targets, values):
         storage = target._data
-        if array.base is storage or array is storage:
-            continue  # a fused kernel wrote it in place (`plan_donations`)
+        if array is storage or (array.base is not None and array.base is
+                                (storage if storage.base is None else storage.base)
+                                and array.shape == storage.shape
+                                and array.__array_interface__["data"][0] ==
+                                storage.__array_interface__["data"][0]):
+            continue  # a fused kernel wrote it in place (`plan_state_updates`)
         if id(array) in captured or getattr(array, "base", None) is not None:
             array = array.copy()  # may alias storage written before or after it
         target._data[...] = array

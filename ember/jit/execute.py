@@ -31,12 +31,9 @@ class Executable:
     [array([2., 2., 2.], dtype=float32)]
     """
 
-    def __init__(self, graph: Graph, check_types: bool = False, donations=None):
+    def __init__(self, graph: Graph, check_types: bool = False):
         self.graph = graph
         self.check_types = check_types  # compare every result with its Value's aval
-        # node position -> [tensor or None per output]: outputs computed straight into the
-        # storage of those tensors (state updated in place; see `plan_donations`)
-        self.donations = donations or {}
         self._steps = []
         outputs = {value.id for value in graph.outputs}
         last_use: dict[int, int] = {}
@@ -48,14 +45,13 @@ class Executable:
         for value_id, position in last_use.items():
             if value_id not in outputs:
                 dying[position].append(value_id)
-        for position, (node, dead) in enumerate(zip(graph.nodes, dying)):
+        for node, dead in zip(graph.nodes, dying):
             device = next((operand.aval.device for operand in node.inputs
                            if isinstance(operand, Value)), CPU)
             # never-used outputs die at once (dead code elimination comes as a pass)
             unused = [value.id for value in node.outputs
                       if value.id not in last_use and value.id not in outputs]
-            self._steps.append((node, device, tuple(dead) + tuple(unused),
-                                self.donations.get(position)))
+            self._steps.append((node, device, tuple(dead) + tuple(unused)))
 
     def __call__(self, *arrays) -> list:
         graph = self.graph
@@ -65,15 +61,11 @@ class Executable:
         env = {value.id: array for value, array in zip(graph.inputs, arrays)}
         for value, tensor in graph.captures:
             env[value.id] = tensor._data  # read live: in-place updates are seen
-        for node, device, dead, donated in self._steps:
+        for node, device, dead in self._steps:
             raw = [env[operand.id] if isinstance(operand, Value) else operand
                    for operand in node.inputs]
             try:
-                if donated is None:
-                    result = node.prim.forward(device.xp, *raw, **node.params)
-                else:
-                    result = node.prim.forward(device.xp, *raw, out=[
-                        None if tensor is None else tensor._data for tensor in donated])
+                result = node.prim.forward(device.xp, *raw, **node.params)
             except EmberError:
                 raise
             except Exception as error:
@@ -106,47 +98,3 @@ def _check_results(node, results) -> None:
         if tuple(array.shape) != tuple(value.aval.shape) or array.dtype != value.aval.dtype.np:
             raise EmberError(f"{node.prim.name}: {value!r} should be {value.aval!r}, the "
                              f"forward gave {array.dtype}{list(array.shape)}")
-
-
-def plan_donations(graph: Graph, state_targets) -> dict:
-    """Which fused kernels may write a state tensor's new value straight into its storage.
-
-    `state_targets` are the tensors whose new values are the last graph outputs. A value
-    qualifies when a fused node computes it elementwise from the tensor's own captured value
-    (same shape and dtype, read once), and no later node reads that captured value: then
-    element i is read before it is overwritten and nothing needs the old array afterwards.
-    """
-    from ember.jit.kernels import FusedElementwise
-
-    if not state_targets:
-        return {}
-    capture_of = {id(tensor): value for value, tensor in graph.captures}
-    position_of = {id(node): position for position, node in enumerate(graph.nodes)}
-    last_read: dict[int, int] = {}
-    for position, node in enumerate(graph.nodes):
-        for operand in node.inputs:
-            if isinstance(operand, Value):
-                last_read[operand.id] = position
-    outputs = [value.id for value in graph.outputs]
-    finals = graph.outputs[len(graph.outputs) - len(state_targets):]
-    donations: dict[int, list] = {}
-    for tensor, value in zip(state_targets, finals):
-        node, old = value.producer, capture_of.get(id(tensor))
-        if node is None or old is None or not isinstance(node.prim, FusedElementwise):
-            continue
-        position = position_of.get(id(node))
-        if (position is None or outputs.count(value.id) != 1 or old.id in outputs
-                or last_read.get(old.id) != position or old.aval != value.aval
-                or sum(operand is old for operand in node.inputs) != 1
-                or tuple(old.aval.shape) != node.prim.region.shape
-                or any(_reads(operand, old) for operand in node.inputs if operand is not old)):
-            continue
-        slots = donations.setdefault(position, [None] * len(node.outputs))
-        slots[list(node.outputs).index(value)] = tensor
-    return donations
-
-
-def _reads(operand, value) -> bool:
-    """True when `operand` is computed directly from `value` (it may be a view of it)."""
-    producer = getattr(operand, "producer", None)
-    return producer is not None and any(item is value for item in producer.inputs)

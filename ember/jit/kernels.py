@@ -92,32 +92,34 @@ class FusedElementwise(Primitive):
         shown = names if len(names) <= 6 else names[:3] + ["..."] + names[-2:]
         self.name = "fused{" + ",".join(shown) + "}"
         self._avals = tuple(value.aval for value in region.exposed)
+        # exposed index -> operand index: that output is written into the operand's array
+        # (set by ember.jit.passes.inplace before the first run)
+        self.inplace: dict[int, int] = {}
         self._plan = None
         self._lock = threading.Lock()
 
     def infer(self, *operands):
         return self._avals
 
-    def forward(self, xp, *arrays, out=None):
-        """The exposed values; `out` may give, per exposed value, an array to write it into
-        (a state tensor's storage updated in place), or None."""
+    def forward(self, xp, *arrays):
         plan = self._plan
         if plan is None:
             with self._lock:
                 if self._plan is None:
-                    self._plan = _CpuPlan(self.region)
+                    self._plan = _CpuPlan(self.region, self.inplace)
                 plan = self._plan
         if xp is not np:
             raise EmberError(f"{self.name}: fused kernels run on the CPU only in this build")
-        return plan(arrays, out)
+        return plan(arrays)
 
 
 # ---- CPU code generation ---------------------------------------------------------------------
 class _CpuPlan:
     """The loop layout of a region and its compiled Numba kernel."""
 
-    def __init__(self, region: Region):
+    def __init__(self, region: Region, inplace=None):
         self.region = region
+        self.inplace = dict(inplace or {})
         shape = region.shape
         rank = len(shape)
         operand_shapes = [(1,) * (rank - len(v.aval.shape)) + tuple(v.aval.shape)
@@ -150,7 +152,7 @@ class _CpuPlan:
         self.reduce_id = region.reduce.outputs[0].id if region.reduce is not None else None
         self.out_index = exposed_ids
 
-    def __call__(self, arrays, out=None):
+    def __call__(self, arrays):
         region = self.region
         inputs = []
         for array, shape in zip(arrays, self.operand_shapes):
@@ -159,12 +161,8 @@ class _CpuPlan:
             inputs.append(array.reshape(shape))
         outputs, results = [], []
         for m, value in enumerate(region.exposed):
-            given = out[m] if out is not None else None
-            if given is not None and given.flags.c_contiguous and \
-                    given.dtype == value.aval.dtype.np and given.shape == value.aval.shape:
-                target = given.reshape(self.sizes)
-                outputs.append(target)
-                results.append((target, value.aval))
+            if m in self.inplace:  # written into the operand's own array
+                results.append((inputs[self.inplace[m]], value.aval))
             elif value.id == self.reduce_id:
                 shape = tuple(1 if r else n for r, n in zip(self.reduced, self.sizes))
                 work = np.zeros(shape, np.float64)
@@ -245,6 +243,9 @@ def generate_source(region: Region, plan) -> str:
     arguments += [f"a{k}" for k in range(len(region.operands))]
     full_at = ", ".join(index)
     for m, value in enumerate(region.exposed):
+        if m in plan.inplace:  # the same array read and written at one index: vectorizes
+            lines.append(f"a{plan.inplace[m]}[{full_at}] = {names[value.id]}")
+            continue
         arguments.append(f"o{m}")
         if region.reduce is not None and value is region.reduce.outputs[0]:
             source = names[region.reduce.inputs[0].id]
