@@ -33,6 +33,7 @@ from ember.jit.ir import Graph
 from ember.jit.passes import run_default
 from ember.jit.passes.fusion import fuse
 from ember.jit.passes.inplace import plan_buffer_reuse, plan_state_updates
+from ember.jit.passes.layout import fold_transposes
 from ember.jit.trace import Tracer
 
 
@@ -74,7 +75,8 @@ class _Entry:
     def __init__(self, graph, structure, guards=(), grad_leaves=(), state_targets=(),
                  fuse_kernels=False):
         self.graph = graph  # after the optimization passes (what `lower` shows)
-        self.compiled = fuse(graph) if fuse_kernels else graph  # what runs: fused kernels
+        # what runs: transposes folded into GEMMs, elementwise groups as fused kernels
+        self.compiled = fuse(fold_transposes(graph)) if fuse_kernels else graph
         if fuse_kernels:  # before the first run: kernels are generated to write in place
             plan_state_updates(self.compiled, state_targets)
             plan_buffer_reuse(self.compiled)
