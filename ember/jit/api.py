@@ -12,10 +12,13 @@ The modes (train/eval) of the modules called while tracing, and the grad mode, a
 the signature too ("module Linear mode train -> eval"). `loss.backward()` and
 `ember.autograd.grad` inside the function record the backward pass into the same graph;
 gradients of tensors made outside it (parameters) become extra graph outputs accumulated
-into their `.grad` after each run, as eager backward does.
+into their `.grad` after each run, as eager backward does (`zero_grad()` inside the function
+is replayed). In-place updates of tensors made outside it (BatchNorm statistics, the SGD,
+Adam and AdamW steps) are written back after each run, or computed straight into their
+storage by a fused kernel; random draws (dropout) are graph nodes drawing at every run.
 
-Not yet supported inside a jitted function: in-place updates of tensors made outside it (so
-optimizer steps, which update raw arrays, run outside), and gradients through its outputs.
+Not supported inside a jitted function: gradients through its outputs, other optimizers'
+steps, Python control flow on traced values (each refused with a clear error).
 """
 from __future__ import annotations
 
