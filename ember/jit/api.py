@@ -35,7 +35,11 @@ from ember.jit.execute import Executable
 from ember.jit.ir import Graph
 from ember.jit.passes import run_default
 from ember.jit.passes.fusion import fuse
-from ember.jit.passes.inplace import plan_buffer_reuse, plan_state_updates
+from ember.jit.passes.inplace import (
+    plan_buffer_reuse,
+    plan_persistent_buffers,
+    plan_state_updates,
+)
 from ember.jit.passes.layout import fold_transposes
 from ember.jit.trace import Tracer
 
@@ -83,6 +87,7 @@ class _Entry:
         if fuse_kernels:  # before the first run: kernels are generated to write in place
             plan_state_updates(self.compiled, state_targets)
             plan_buffer_reuse(self.compiled)
+            plan_persistent_buffers(self.compiled)
         self.executable = Executable(self.compiled)
         self.structure = structure  # None: one Tensor; else the tuple/list type
         self.guards = guards  # (module, training) of the modules called while tracing

@@ -95,6 +95,9 @@ class FusedElementwise(Primitive):
         # exposed index -> operand index: that output is written into the operand's array
         # (set by ember.jit.passes.inplace before the first run)
         self.inplace: dict[int, int] = {}
+        # exposed indices whose array never escapes a run: allocated once, reused every run
+        # (a fresh multi-megabyte array costs page faults worth several elementwise passes)
+        self.persistent: set[int] = set()
         self._plan = None
         self._lock = threading.Lock()
 
@@ -106,7 +109,7 @@ class FusedElementwise(Primitive):
         if plan is None:
             with self._lock:
                 if self._plan is None:
-                    self._plan = _CpuPlan(self.region, self.inplace)
+                    self._plan = _CpuPlan(self.region, self.inplace, self.persistent)
                 plan = self._plan
         if xp is not np:
             raise EmberError(f"{self.name}: fused kernels run on the CPU only in this build")
@@ -117,9 +120,11 @@ class FusedElementwise(Primitive):
 class _CpuPlan:
     """The loop layout of a region and its compiled Numba kernel."""
 
-    def __init__(self, region: Region, inplace=None):
+    def __init__(self, region: Region, inplace=None, persistent=()):
         self.region = region
         self.inplace = dict(inplace or {})
+        self.persistent = set(persistent)
+        self._buffers: dict[int, dict] = {}  # thread id -> {exposed index: array}
         shape = region.shape
         rank = len(shape)
         operand_shapes = [(1,) * (rank - len(v.aval.shape)) + tuple(v.aval.shape)
@@ -169,7 +174,13 @@ class _CpuPlan:
                 outputs.append(work)
                 results.append((work, value.aval))
             else:
-                fresh = np.empty(self.sizes, value.aval.dtype.np)
+                if m in self.persistent:
+                    kept = self._buffers.setdefault(threading.get_ident(), {})
+                    fresh = kept.get(m)
+                    if fresh is None:
+                        fresh = kept[m] = np.empty(self.sizes, value.aval.dtype.np)
+                else:
+                    fresh = np.empty(self.sizes, value.aval.dtype.np)
                 outputs.append(fresh)
                 results.append((fresh, value.aval))
         kernel = self.kernel
@@ -194,13 +205,32 @@ def _literal(value, dtype) -> str:
     return f"np.{dtype.name}(float.fromhex('{float(value).hex()}'))"
 
 
+def _erf32_source() -> str:
+    """`erf32`: the float32 rational approximation of `ember.ops.special` (Eigen's and XLA's,
+    a few ulp), inlined into kernels; libm's erf through Numba does not vectorize."""
+    from ember.ops.special import _DENOMINATOR, _NUMERATOR
+
+    def horner(name, coefficients):
+        lines = [f"    {name} = np.float32({coefficients[0]!r})"]
+        lines += [f"    {name} = {name} * s + np.float32({c!r})" for c in coefficients[1:]]
+        return lines
+
+    return "\n".join(["", "", "@njit(inline='always')", "def erf32(x):",
+                      "    x = min(max(x, np.float32(-4.0)), np.float32(4.0))",
+                      "    s = x * x"] + horner("p", _NUMERATOR) + horner("q", _DENOMINATOR)
+                     + ["    return x * p / q"])
+
+
+_ERF32 = _erf32_source()
+
+
 def generate_source(region: Region, plan) -> str:
     """The Python text of the region's Numba kernel (deterministic: it is the cache key)."""
     rank = len(plan.sizes)
     index = [f"i{d}" for d in range(rank)]
     names: dict[int, str] = {}
     dtypes_of: dict[int, np.dtype] = {}
-    lines, constants = [], []
+    lines, constants, helpers = [], [], set()
     for k, value in enumerate(region.operands):
         names[value.id] = f"x{k}"
         dtypes_of[value.id] = value.aval.dtype.np
@@ -228,8 +258,12 @@ def generate_source(region: Region, plan) -> str:
         operands = [names[operand.id] if hasattr(operand, "aval")
                     else constant(operand, data_dtype) for operand in node.inputs
                     if not isinstance(operand, np.dtype) and operand is not None]
-        expression = ELEMENTWISE[name].format(*operands, one=constant(1.0, out_dtype)
-                                              if name == "sigmoid" else "")
+        template = ELEMENTWISE[name]
+        if name == "erf" and out_dtype == np.float32:
+            template = "erf32({0})"  # ember's float32 erf: a polynomial that vectorizes
+            helpers.add(_ERF32)
+        expression = template.format(*operands, one=constant(1.0, out_dtype)
+                                     if name == "sigmoid" else "")
         if out_dtype.kind == "b":
             expression = f"bool({expression})"
         elif name == "astype" and dtypes_of.get(values[0].id, out_dtype).kind == "b":
@@ -255,6 +289,7 @@ def generate_source(region: Region, plan) -> str:
             lines.append(f"o{m}[{full_at}] = {names[value.id]}")
     text = ["import math", "", "import numpy as np", "from numba import njit, prange", ""]
     text += constants
+    text += sorted(helpers)
     text += ["", "", f"@njit(cache=True, error_model='numpy', parallel={plan.parallel})",
              f"def kernel({', '.join(arguments)}):"]
     indent = "    "

@@ -92,3 +92,27 @@ def test_a_view_of_the_intermediate_blocks_reuse():
     a, ref = _reference(x)
     np.testing.assert_allclose(view, a.reshape(20), rtol=1e-6)
     np.testing.assert_allclose(b, ref, rtol=1e-5)
+
+
+def test_persistent_buffers_are_reused_but_never_returned():
+    """Intermediates of fused kernels keep one buffer across runs; anything a caller can
+    hold (an output, or a view of one) is fresh each run."""
+    def f(x):
+        a = ember.exp(x * 2.0) + 1.0          # an intermediate (read by a matmul)
+        b = (a @ a) * 0.5 - 1.0               # returned
+        c = (ember.tanh(x) * 3.0).reshape(-1)  # returned as a view of a kernel's output
+        return b, c
+
+    compiled = ember.jit(f)
+    rng = np.random.default_rng(3)
+    x1, x2 = (ember.asarray(rng.standard_normal((4, 4)).astype(np.float32)) for _ in range(2))
+    first = [t.numpy().copy() for t in compiled(x1)]
+    held = compiled(x1)
+    compiled(x2)  # a later run must not write into arrays handed out before
+    for got, ref in zip(held, first):
+        np.testing.assert_array_equal(got.numpy(), ref)
+    for got, ref in zip(compiled(x2), f(x2)):
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-5)
+    kernels = [node.prim for node in compiled.lower(x1, fused=True).nodes
+               if node.prim.name.startswith("fused{")]
+    assert [sorted(prim.persistent) for prim in kernels] == [[0], [], []]

@@ -105,3 +105,37 @@ def plan_buffer_reuse(graph: Graph) -> int:
                 _assign(node, operand, value)
                 planned += 1
     return planned
+
+
+# Primitives whose results never share memory with their operands (others may return views).
+FRESH_RESULTS = frozenset({
+    "dense", "matmul", "matmul_t", "sum", "convolution", "softmax", "softmax_cross_entropy",
+    "softmax_cross_entropy_grad", "normalize", "normalize_grad", "scaled_dot_product_attention",
+    "scaled_dot_product_attention_grad", "lstm_sequence", "lstm_sequence_grad",
+    "gru_sequence", "gru_sequence_grad", "embedding", "embedding_grad"})
+
+
+def plan_persistent_buffers(graph: Graph) -> int:
+    """Fused kernel outputs that cannot escape a run (no graph output is, or may be a view
+    of, them) get buffers allocated once and reused by every run. Returns how many."""
+    escaping = set(output_ids(graph))
+    for node in reversed(graph.nodes):
+        if not any(value.id in escaping for value in node.outputs):
+            continue
+        if isinstance(node.prim, FusedElementwise):
+            for out_index, operand_index in node.prim.inplace.items():
+                if node.outputs[out_index].id in escaping:  # written over that operand
+                    escaping.add(node.inputs[operand_index].id)
+        elif node.prim.name not in FRESH_RESULTS:  # a result may be a view of an operand
+            escaping.update(operand.id for operand in node.inputs if isinstance(operand, Value))
+    planned = 0
+    for node in graph.nodes:
+        prim = node.prim
+        if not isinstance(prim, FusedElementwise) or prim._plan is not None:
+            continue
+        reduced = prim.region.reduce.outputs[0].id if prim.region.reduce is not None else None
+        for index, value in enumerate(node.outputs):
+            if value.id not in escaping and index not in prim.inplace and value.id != reduced:
+                prim.persistent.add(index)
+                planned += 1
+    return planned
