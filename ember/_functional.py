@@ -251,26 +251,13 @@ class FunctionalGraph:
 
     def summary_lines(self, model) -> list[str]:
         """The rows of `Model.summary()`: the inputs, then each layer in call order."""
-        from ember.train._summary import _WIDTHS, _count, _row, _size
+        from ember.train._summary import _count, table_lines
 
-        width = sum(_WIDTHS)
-        lines = [f'Model: "{model.name}"', "_" * width,
-                 _row("Layer (type)", "Output Shape", "Param #"), "=" * width]
-        for sym in self.inputs:
-            lines.append(_row(f"{sym._data.expr.name} (Input)", _text(sym._data._shape), "0"))
-        for name, layer in self.layers.items():
-            count, _ = _count(layer.parameters())
-            lines.append(_row(f"{name} ({type(layer).__name__})", self.shapes[id(layer)],
-                              f"{count:,}"))
-        lines.append("=" * width)
-        params = list(model.parameters())
-        total = _count(params)
-        trainable = _count(p for p in params if p.requires_grad)
-        frozen = (total[0] - trainable[0], total[1] - trainable[1])
-        for label, (count, nbytes) in (("Total", total), ("Trainable", trainable),
-                                       ("Non-trainable", frozen)):
-            lines.append(f"{label} params: {count:,} ({_size(nbytes)})")
-        return lines
+        rows = [(f"{sym._data.expr.name} (Input)", _text(sym._data._shape), 0)
+                for sym in self.inputs]
+        rows += [(f"{name} ({type(layer).__name__})", self.shapes[id(layer)],
+                  _count(layer.parameters())[0]) for name, layer in self.layers.items()]
+        return table_lines(model, rows)
 
 
 def _text(shape) -> str:

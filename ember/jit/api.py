@@ -80,7 +80,7 @@ class _Entry:
                  "state_targets", "grad_modes", "cleared_grads", "fresh_grads")
 
     def __init__(self, graph, structure, guards=(), grad_leaves=(), state_targets=(),
-                 fuse_kernels=False):
+                 fuse_kernels=False, grad_modes=None, cleared_grads=(), fresh_grads=()):
         self.graph = graph  # after the optimization passes (what `lower` shows)
         # what runs: transposes folded into GEMMs, elementwise groups as fused kernels
         self.compiled = fuse(fold_transposes(graph)) if fuse_kernels else graph
@@ -94,9 +94,11 @@ class _Entry:
         self.grad_leaves = grad_leaves  # tensors whose .grad the outputs after the user's
         # ones accumulate into; then the new values of tensors updated in place (the last)
         self.state_targets = state_targets
-        self.grad_modes = ("accumulate",) * len(grad_leaves)  # see Tracer.grad_modes
-        self.cleared_grads = ()  # leaves whose .grad is set to None after each run
-        self.fresh_grads = ()  # (param, where): a traced step reads .grad; None at call time
+        # per grad leaf: "accumulate", "replace" or "clear" (see Tracer.grad_modes)
+        self.grad_modes = grad_modes or ("accumulate",) * len(grad_leaves)
+        self.cleared_grads = cleared_grads  # leaves whose .grad is set to None after each run
+        self.fresh_grads = fresh_grads  # (param, where): a traced step reads .grad, which
+        # must be None as a call starts
 
     def guard_failure(self):
         """Why this trace does not fit the current state (None when it does)."""
@@ -234,12 +236,10 @@ class JitFunction:
         tracer.graph.verify()
         graph = run_default(tracer.graph) if self.optimize else tracer.graph
         guards = tuple(tracer.modules.values())
-        entry = _Entry(graph, structure, guards, tuple(leaf for leaf, _, _ in writes),
-                       tuple(target for target, _ in tracer.state_writes.values()),
-                       fuse_kernels=self.optimize)
-        entry.grad_modes, entry.cleared_grads = grad_modes, cleared
-        entry.fresh_grads = tuple(tracer.fresh_grads.values())
-        return entry
+        return _Entry(graph, structure, guards, tuple(leaf for leaf, _, _ in writes),
+                      tuple(target for target, _ in tracer.state_writes.values()),
+                      fuse_kernels=self.optimize, grad_modes=grad_modes, cleared_grads=cleared,
+                      fresh_grads=tuple(tracer.fresh_grads.values()))
 
     def __repr__(self):
         count = sum(len(entries) for entries in self._cache.values())
@@ -253,17 +253,21 @@ def _write_state(entry, results):
     rest, values = results[:-count], results[-count:]
     captured = {id(tensor._data) for _, tensor in entry.graph.captures}
     for target, array in zip(entry.state_targets, values):
-        storage = target._data
-        if array is storage or (array.base is not None and array.base is
-                                (storage if storage.base is None else storage.base)
-                                and array.shape == storage.shape
-                                and array.__array_interface__["data"][0] ==
-                                storage.__array_interface__["data"][0]):
-            continue  # a fused kernel wrote it in place (`plan_state_updates`)
+        if _written_in_place(array, target._data):
+            continue  # a fused kernel wrote it into the storage (`plan_state_updates`)
         if id(array) in captured or getattr(array, "base", None) is not None:
             array = array.copy()  # may alias storage written before or after it
         target._data[...] = array
     return rest
+
+
+def _written_in_place(array, storage) -> bool:
+    """True when `array` is `storage` or a view of exactly its memory (same start, shape)."""
+    if array is storage:
+        return True
+    owner = storage if storage.base is None else storage.base
+    return (array.base is owner and array.shape == storage.shape
+            and array.ctypes.data == storage.ctypes.data)
 
 
 def _write_grads(entry, results):

@@ -53,9 +53,8 @@ _FLOAT_ONLY = {"pow", "sigmoid", "erf", "sqrt", "exp", "expm1", "log", "log1p", 
 
 def fusible_dtype(dtype) -> bool:
     """Dtypes the kernels compute in: bool, integers, float32 and float64."""
-    kind, size = np.dtype(getattr(dtype, "np", dtype)).kind, np.dtype(getattr(dtype, "np",
-                                                                              dtype)).itemsize
-    return kind in "biu" or (kind == "f" and size in (4, 8))
+    dtype = np.dtype(getattr(dtype, "np", dtype))
+    return dtype.kind in "biu" or (dtype.kind == "f" and dtype.itemsize in (4, 8))
 
 
 def fusible_node(name: str, dtypes_in) -> bool:
@@ -84,7 +83,6 @@ class FusedElementwise(Primitive):
     """One region as a primitive: `fused{add,exp,...}(*operands) -> exposed values`."""
 
     differentiable = False
-    effectful = False
 
     def __init__(self, region: Region):
         self.region = region
@@ -153,9 +151,7 @@ class _CpuPlan:
         self.parallel = total >= PARALLEL_MIN and not self.reduced[0] and self.sizes[0] > 1
         self.source = generate_source(region, self)
         self.kernel = load_kernel(self.source)
-        exposed_ids = [value.id for value in region.exposed]
         self.reduce_id = region.reduce.outputs[0].id if region.reduce is not None else None
-        self.out_index = exposed_ids
 
     def __call__(self, arrays):
         region = self.region
@@ -251,10 +247,8 @@ def generate_source(region: Region, plan) -> str:
         out_dtype = out.aval.dtype.np
         values = [operand for operand in node.inputs if hasattr(operand, "aval")]
         name = node.prim.name
-        data_dtype = out_dtype if name == "where" else (
-            dtypes_of[values[0].id] if values else out_dtype)
-        if name == "where" and len(values) == 1 and values[0] is node.inputs[0]:
-            data_dtype = out_dtype
+        # a constant takes the dtype of the value it meets (where: of the result)
+        data_dtype = out_dtype if name == "where" or not values else dtypes_of[values[0].id]
         operands = [names[operand.id] if hasattr(operand, "aval")
                     else constant(operand, data_dtype) for operand in node.inputs
                     if not isinstance(operand, np.dtype) and operand is not None]

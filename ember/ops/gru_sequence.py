@@ -25,7 +25,7 @@ from ember.ops.linalg import matmul
 from ember.ops.movement import matrix_transpose, reshape, split, stack
 from ember.ops.reduce import sum as reduce_sum
 from ember.ops.rnn import _gru_cell_vjp, _sigmoid_, fused_gru_cell
-from ember.ops.rnn_sequence import _order, _previous, _step_view
+from ember.ops.rnn_sequence import _order, _previous, _step_view, time_major_residuals
 
 
 class GruSequence(Primitive):
@@ -47,10 +47,8 @@ class GruSequence(Primitive):
                 AbstractValue((batch, hidden), xw.dtype, xw.device))
 
     def residual_avals(self, xw, w_hh, b_hh, h0, valid, time_axis=0, reverse=False):
-        # reset/update gates, candidates and the hidden candidate pre-activations, time-major
-        steps, batch, hidden = xw.shape[time_axis], xw.shape[1 - time_axis], w_hh.shape[1]
-        state = AbstractValue((steps, batch, hidden), xw.dtype, xw.device)
-        return AbstractValue((steps, batch, 2 * hidden), xw.dtype, xw.device), state, state
+        # reset/update gates, candidates and the hidden candidate pre-activations
+        return time_major_residuals(xw, w_hh, time_axis, 2)
 
     def forward(self, xp, xw, w_hh, b_hh, h0, valid, time_axis=0, reverse=False):
         at = _step_view(time_axis)

@@ -56,6 +56,14 @@ def _previous(xp, states, initial, time_axis: int, reverse: bool):
     return prev
 
 
+def time_major_residuals(xw, w_hh, time_axis: int, gates: int) -> tuple:
+    """Avals of a recurrent sequence's saved arrays, time-major whatever the input layout:
+    (T, N, gates * H) pre-activations, then two (T, N, H) arrays."""
+    steps, batch, hidden = xw.shape[time_axis], xw.shape[1 - time_axis], w_hh.shape[1]
+    state = AbstractValue((steps, batch, hidden), xw.dtype, xw.device)
+    return AbstractValue((steps, batch, gates * hidden), xw.dtype, xw.device), state, state
+
+
 def _valid_rows(xp, valid, steps: int, batch: int, dtype):
     """(T, N, 1) weights of each step: 1.0 valid, 0.0 padded (all ones without a mask)."""
     return xp.ones((steps, batch, 1), dtype=dtype) if valid is None else valid
@@ -139,10 +147,7 @@ class LstmSequence(Primitive):
         return AbstractValue(xw.shape[:2] + (hidden,), xw.dtype, xw.device), state, state
 
     def residual_avals(self, xw, w_hh, h0, c0, valid, time_axis=0, reverse=False):
-        # gates, cells and tanh(cells), time-major whatever the input layout
-        steps, batch, hidden = xw.shape[time_axis], xw.shape[1 - time_axis], w_hh.shape[1]
-        state = AbstractValue((steps, batch, hidden), xw.dtype, xw.device)
-        return AbstractValue((steps, batch, 4 * hidden), xw.dtype, xw.device), state, state
+        return time_major_residuals(xw, w_hh, time_axis, 4)  # gates, cells, tanh(cells)
 
     def forward(self, xp, xw, w_hh, h0, c0, valid, time_axis=0, reverse=False):
         at = _step_view(time_axis)

@@ -69,14 +69,18 @@ def summary_lines(model, input_shape, dtype=None) -> list[str]:
                          f"or give the model an input_shape")
     else:
         shapes = {}
+    children = list(model.named_children()) or [(model.name, model)]
+    return table_lines(model, [(f"{name} ({type(child).__name__})", shapes.get(id(child), "?"),
+                                _count(child.parameters())[0]) for name, child in children])
+
+
+def table_lines(model, rows) -> list[str]:
+    """The summary table: a header, one line per (layer text, output shape, parameter
+    count) row, and the model's total, trainable and non-trainable parameter counts."""
     width = sum(_WIDTHS)
     lines = [f'Model: "{model.name}"', "_" * width,
              _row("Layer (type)", "Output Shape", "Param #"), "=" * width]
-    children = list(model.named_children()) or [(model.name, model)]
-    for name, child in children:
-        count, _ = _count(child.parameters())
-        lines.append(_row(f"{name} ({type(child).__name__})", shapes.get(id(child), "?"),
-                          f"{count:,}"))
+    lines += [_row(layer, shape, f"{count:,}") for layer, shape, count in rows]
     lines.append("=" * width)
     params = list(model.parameters())
     total = _count(params)

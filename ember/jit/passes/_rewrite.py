@@ -36,6 +36,16 @@ def resolve(operand, replace: dict):
     return operand
 
 
+def reader_positions(graph: Graph) -> dict[int, list]:
+    """value id -> positions of the nodes reading it, in order."""
+    readers: dict[int, list] = {}
+    for position, node in enumerate(graph.nodes):
+        for operand in node.inputs:
+            if isinstance(operand, Value):
+                readers.setdefault(operand.id, []).append(position)
+    return readers
+
+
 def output_ids(graph: Graph) -> set[int]:
     """Ids of the graph outputs: the user's results and the state/grad write-backs."""
     return {value.id for value in graph.outputs}

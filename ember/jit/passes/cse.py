@@ -2,8 +2,8 @@
 
 Two nodes applying the same primitive to the same operands with equal params compute the
 same values, so the later one is dropped and its uses read the earlier one's outputs.
-Primitives marked `effectful = True` or `random = True` (none are today: ember's random draws
-are not primitives) are never merged. A node defining a graph output is kept, so two
+Primitives marked `effectful = True` or `random = True` (the `random` draws of ember.random)
+are never merged. A node defining a graph output is kept, so two
 outputs (e.g. two `.grad` write-backs) never share one array.
 """
 from __future__ import annotations

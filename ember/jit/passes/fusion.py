@@ -33,7 +33,7 @@ import numpy as np
 from ember._core.device import CPU
 from ember.jit.ir import Graph, Node, Value
 from ember.jit.kernels import ELEMENTWISE, FusedElementwise, Region, fusible_dtype, fusible_node
-from ember.jit.passes._rewrite import output_ids, rebuild
+from ember.jit.passes._rewrite import output_ids, reader_positions, rebuild
 
 MIN_GROUP = 2  # a lone node gains nothing from a kernel of its own
 
@@ -139,11 +139,7 @@ def _target(node: Node, readers: set):
 
 def _rewrite(graph: Graph, groups: list) -> Graph:
     outputs = output_ids(graph)
-    read_by: dict[int, set] = {}  # value id -> positions of the nodes reading it
-    for position, node in enumerate(graph.nodes):
-        for operand in node.inputs:
-            if isinstance(operand, Value):
-                read_by.setdefault(operand.id, set()).add(position)
+    read_by = reader_positions(graph)
     members: set[int] = set()
     fused_at: dict[int, Node] = {}
     for group in groups:
@@ -151,12 +147,14 @@ def _rewrite(graph: Graph, groups: list) -> Graph:
         members |= inside_positions
         inside = {value.id for node in group.nodes for value in node.outputs}
         exposed = [value for node in group.nodes for value in node.outputs
-                   if value.id in outputs or read_by.get(value.id, set()) - inside_positions]
+                   if value.id in outputs
+                   or set(read_by.get(value.id, ())) - inside_positions]
         operands: list = []
         seen: set[int] = set()
         for node in group.nodes:
             for operand in node.inputs:
-                if isinstance(operand, Value) and operand.id not in inside | seen:
+                if isinstance(operand, Value) and operand.id not in inside and \
+                        operand.id not in seen:
                     seen.add(operand.id)
                     operands.append(operand)
         prim = FusedElementwise(Region(group.nodes, operands, exposed))

@@ -18,17 +18,7 @@ from __future__ import annotations
 
 from ember.jit.ir import Graph, Value
 from ember.jit.kernels import FusedElementwise
-from ember.jit.passes._rewrite import output_ids
-
-
-def _readers(graph: Graph) -> dict[int, list]:
-    """value id -> positions of the nodes reading it, in order."""
-    readers: dict[int, list] = {}
-    for position, node in enumerate(graph.nodes):
-        for operand in node.inputs:
-            if isinstance(operand, Value):
-                readers.setdefault(operand.id, []).append(position)
-    return readers
+from ember.jit.passes._rewrite import output_ids, reader_positions
 
 
 def _candidate(node, operand, value) -> bool:
@@ -62,7 +52,7 @@ def plan_state_updates(graph: Graph, state_targets) -> int:
         return 0
     capture_of = {id(tensor): value for value, tensor in graph.captures}
     position_of = {id(node): position for position, node in enumerate(graph.nodes)}
-    readers = _readers(graph)
+    readers = reader_positions(graph)
     outputs = [value.id for value in graph.outputs]
     finals = graph.outputs[len(graph.outputs) - len(state_targets):]
     planned = 0
@@ -84,7 +74,7 @@ def plan_buffer_reuse(graph: Graph) -> int:
     fused kernels (no view of it can outlive its last reader), and not a graph output.
     Returns how many outputs reuse a buffer."""
     outputs = output_ids(graph)
-    readers = _readers(graph)
+    readers = reader_positions(graph)
     planned = 0
     for position, node in enumerate(graph.nodes):
         if not isinstance(node.prim, FusedElementwise):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ember._core.primitive import Primitive
+from ember._core.primitive import AbstractValue, Primitive
 from ember.jit.ir import Graph, Value
 from ember.jit.passes._rewrite import rebuild
 from ember.jit.passes.dce import dce
@@ -25,8 +25,6 @@ class MatmulTransposed(Primitive):
     differentiable = False  # made by the pass after differentiation
 
     def infer(self, a, b, transpose_a, transpose_b):
-        from ember._core.primitive import AbstractValue
-
         a = AbstractValue(_swapped(a.shape, transpose_a), a.dtype, a.device)
         b = AbstractValue(_swapped(b.shape, transpose_b), b.dtype, b.device)
         return MATMUL.infer(a, b)
