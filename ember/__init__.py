@@ -4,6 +4,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ember._core import allocator as _allocator  # noqa: E402
+
+_allocator.tune()
+
 from ember import autograd, debug, linalg, random  # noqa: E402
 from ember._core.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from ember._core.device import Device, cuda_is_available, device

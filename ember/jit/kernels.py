@@ -4,8 +4,9 @@ On the CPU each region becomes a generated Numba function: one loop nest over th
 iteration space (adjacent axes merged where every operand broadcasts alike, so most loops
 are one or two deep), every member computed per element in registers, and only the values
 used outside the region stored. A `sum` closing the region accumulates in float64 as the
-loop goes. With EMBER_JIT_PARALLEL=1, large loops without a reduction on the outer axis run in
-parallel (`prange`).
+loop goes, in a local accumulator over the innermost reduced loops (vectorized: those
+kernels allow reassociation). With EMBER_JIT_PARALLEL=1, large loops without a reduction on
+the outer axis run in parallel (`prange`).
 
 Generated sources are written to a cache directory (`EMBER_CACHE_DIR`, default
 `~/.cache/ember/kernels`) under the hash of their text, and compiled with Numba's on-disk
@@ -270,6 +271,14 @@ def generate_source(region: Region, plan) -> str:
     arguments = [f"n{d}" for d in range(rank)]
     arguments += [f"a{k}" for k in range(len(region.operands))]
     full_at = ", ".join(index)
+    # The innermost loops that a closing sum reduces accumulate in a local: a store to the
+    # same output element every iteration does not vectorize (7.7 ms against 0.45 ms for a
+    # ReLU backward with its bias gradient over 64x64x576).
+    inner = 0
+    if region.reduce is not None:
+        while inner < rank and plan.reduced[rank - 1 - inner]:
+            inner += 1
+    finish = []
     for m, value in enumerate(region.exposed):
         if m in plan.inplace:  # the same array read and written at one index: vectorizes
             lines.append(f"a{plan.inplace[m]}[{full_at}] = {names[value.id]}")
@@ -278,20 +287,31 @@ def generate_source(region: Region, plan) -> str:
         if region.reduce is not None and value is region.reduce.outputs[0]:
             source = names[region.reduce.inputs[0].id]
             at = ", ".join("0" if r else i for r, i in zip(plan.reduced, index))
-            lines.append(f"o{m}[{at}] += {source}")
+            if inner:
+                lines.append(f"acc += {source}")
+                finish.append(f"o{m}[{at}] += acc")
+            else:
+                lines.append(f"o{m}[{at}] += {source}")
         else:
             lines.append(f"o{m}[{full_at}] = {names[value.id]}")
     text = ["import math", "", "import numpy as np", "from numba import njit, prange", ""]
     text += constants
     text += sorted(helpers)
-    text += ["", "", f"@njit(cache=True, error_model='numpy', parallel={plan.parallel})",
-             f"def kernel({', '.join(arguments)}):"]
+    # reassociation lets LLVM split the accumulation into vector lanes (float64 partial sums)
+    fastmath = ", fastmath={'reassoc'}" if inner else ""
+    text += ["", "", f"@njit(cache=True, error_model='numpy', parallel={plan.parallel}"
+             f"{fastmath})", f"def kernel({', '.join(arguments)}):"]
     indent = "    "
     for d in range(rank):
+        if inner and d == rank - inner:
+            text.append(f"{indent}acc = 0.0")
+            outer_indent = indent
         loop = "prange" if d == 0 and plan.parallel else "range"
         text.append(f"{indent}for i{d} in {loop}(n{d}):")
         indent += "    "
     text += [indent + line for line in lines]
+    if inner:
+        text += [outer_indent + line for line in finish]
     return "\n".join(text) + "\n"
 
 

@@ -107,6 +107,31 @@ def max_pool(x, kernel, stride, pad, dilation, out, indices):
 
 
 @numba.njit(cache=True)
+def max_pool_planes(x, kernel_h, kernel_w, stride_h, stride_w, out, indices):
+    """`max_pool` for unpadded, undilated windows over (planes, H, W): every tap is inside,
+    so there are no bounds tests, and the running maximum is a select, not a branch
+    (random data mispredicts half of those branches): 4.7 ms against 9.7 ms for 2x2/2
+    pooling of 64x64x24x24 float32."""
+    planes, height, width = x.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    for p in range(planes):
+        for oh in range(out_h):
+            for ow in range(out_w):
+                top = oh * stride_h
+                left = ow * stride_w
+                best = x[p, top, left]
+                best_index = top * width + left
+                for a in range(kernel_h):
+                    for b in range(kernel_w):
+                        value = x[p, top + a, left + b]
+                        take = (value > best) | (value != value)  # NaN wins, as in PyTorch
+                        best = value if take else best
+                        best_index = (top + a) * width + left + b if take else best_index
+                out[p, oh, ow] = best
+                indices[p, oh, ow] = best_index
+
+
+@numba.njit(cache=True)
 def plane_scatter(values, indices, out):
     """out[n, c, indices[n, c, l]] += values[n, c, l] (out zeroed; repeats add up)."""
     batch, channels, length = values.shape
@@ -114,3 +139,60 @@ def plane_scatter(values, indices, out):
         for c in range(channels):
             for position in range(length):
                 out[n, c, indices[n, c, position]] += values[n, c, position]
+
+
+# ---- channel-major columns for a run of samples (the chunked GEMM path of ember/ops/conv.py)
+@numba.njit(cache=True)
+def im2col_rows(x, start, kernel, stride, pad, dilation, cols):
+    """cols[c, kd, kh, kw, j, od, oh, ow] = x[start + j, c, od*s - p + kd*d, ...] (0 outside
+    x): the columns of samples start .. start + cols.shape[4], channel-major, so that one
+    GEMM covers every sample of the run."""
+    channels, depth, height, width = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
+    count = cols.shape[4]
+    out_d, out_h, out_w = cols.shape[5], cols.shape[6], cols.shape[7]
+    for c in range(channels):
+        for kd in range(kernel[0]):
+            for kh in range(kernel[1]):
+                for kw in range(kernel[2]):
+                    for j in range(count):
+                        n = start + j
+                        for od in range(out_d):
+                            z = od * stride[0] - pad[0] + kd * dilation[0]
+                            for oh in range(out_h):
+                                y = oh * stride[1] - pad[1] + kh * dilation[1]
+                                inside = 0 <= z < depth and 0 <= y < height
+                                for ow in range(out_w):
+                                    col = ow * stride[2] - pad[2] + kw * dilation[2]
+                                    if inside and 0 <= col < width:
+                                        cols[c, kd, kh, kw, j, od, oh, ow] = x[n, c, z, y, col]
+                                    else:
+                                        cols[c, kd, kh, kw, j, od, oh, ow] = 0.0
+
+
+@numba.njit(cache=True)
+def col2im_rows(cols, start, kernel, stride, pad, dilation, out):
+    """The transpose of `im2col_rows`: out[start + j] = the sum of every tap that read it
+    (the run's samples are zeroed first; the rest of `out` is left alone)."""
+    channels, depth, height, width = out.shape[1], out.shape[2], out.shape[3], out.shape[4]
+    count = cols.shape[4]
+    out_d, out_h, out_w = cols.shape[5], cols.shape[6], cols.shape[7]
+    out[start:start + count] = 0.0
+    for c in range(channels):
+        for kd in range(kernel[0]):
+            for kh in range(kernel[1]):
+                for kw in range(kernel[2]):
+                    for j in range(count):
+                        n = start + j
+                        for od in range(out_d):
+                            z = od * stride[0] - pad[0] + kd * dilation[0]
+                            if z < 0 or z >= depth:
+                                continue
+                            for oh in range(out_h):
+                                y = oh * stride[1] - pad[1] + kh * dilation[1]
+                                if y < 0 or y >= height:
+                                    continue
+                                for ow in range(out_w):
+                                    col = ow * stride[2] - pad[2] + kw * dilation[2]
+                                    if 0 <= col < width:
+                                        out[n, c, z, y, col] += cols[c, kd, kh, kw, j, od, oh,
+                                                                     ow]

@@ -60,11 +60,16 @@ def _padded(xp, x, padding, value=0.0):
 
 
 # ---- im2col / col2im --------------------------------------------------------------------------
+def is_pointwise(kernel, stride, padding) -> bool:
+    """A 1x1 kernel at stride 1 without padding: the input is its own columns."""
+    return all(k == 1 for k in kernel) and all(s == 1 for s in stride) and \
+        not any(low or high for low, high in padding)
+
+
 def im2col(xp, x, kernel, stride, padding, dilation):
     """Windows of x (N, C, *S) as columns (N, C, *kernel, *out), zero outside x."""
     out = output_shape(x.shape[2:], kernel, stride, padding, dilation)
-    if all(k == 1 for k in kernel) and all(s == 1 for s in stride) and \
-            not any(low or high for low, high in padding):
+    if is_pointwise(kernel, stride, padding):
         return x.reshape(x.shape[:2] + tuple(kernel) + out)  # 1x1 convolution: a free view
     cols = xp.empty(x.shape[:2] + tuple(kernel) + out, dtype=x.dtype)
     if _use_kernels(xp, x):
@@ -108,6 +113,15 @@ def max_pool(xp, x, kernel, stride, padding, dilation):
     if _use_kernels(xp, x):
         values = xp.empty(head + out, dtype=x.dtype)
         indices = xp.empty(head + out, dtype=np.int64)
+        if len(kernel) <= 2 and all(d == 1 for d in dilation) and \
+                not any(low or high > 0 for low, high in padding):
+            plane = (1,) * (2 - len(kernel))  # 1-d pooling: a unit H axis
+            geometry = plane + tuple(kernel), plane + tuple(stride)
+            planes = (-1,) + plane + x.shape[2:]
+            _conv_kernels.max_pool_planes(x.reshape(planes), *geometry[0], *geometry[1],
+                                          values.reshape((-1,) + plane + out),
+                                          indices.reshape((-1,) + plane + out))
+            return values, indices
         fill = (1,) * (3 - len(kernel))
         _conv_kernels.max_pool(_canonical(x, len(kernel)),
                                *_canonical_geometry(kernel, stride, padding, dilation),

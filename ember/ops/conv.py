@@ -24,7 +24,7 @@ import math
 
 from ember._core.primitive import AbstractValue, Primitive, apply, shape_error
 from ember._core.tensor import Tensor
-from ember.ops import _windows
+from ember.ops import _conv_gemm, _windows
 
 
 def _needs(ctx, index: int) -> bool:
@@ -74,6 +74,10 @@ class Convolution(Primitive):
 
     def forward(self, xp, x, w, stride, padding, dilation, groups):
         kernel = w.shape[2:]
+        if _conv_gemm.applies(xp, x, x.shape[0], x.shape[1], kernel,
+                              _windows.output_shape(x.shape[2:], kernel, stride, padding,
+                                                    dilation), stride, padding):
+            return _conv_gemm.forward(x, w, stride, padding, dilation, groups)
         cols = _columns(xp, x, kernel, stride, padding, dilation, groups)
         weight = w.reshape(groups, w.shape[0] // groups, -1)
         out = xp.matmul(weight[0] if groups == 1 else weight, cols)  # (N, G, O/G, L)
@@ -113,6 +117,10 @@ class ConvTranspose(Primitive):
 
     def forward(self, xp, y, w, input_size, stride, padding, dilation, groups):
         kernel = w.shape[2:]
+        if _conv_gemm.applies(xp, y, y.shape[0], w.shape[1] * groups, kernel, y.shape[2:],
+                              stride, padding):
+            return _conv_gemm.input_grad(xp.ascontiguousarray(y), w, input_size, stride,
+                                         padding, dilation, groups)
         batch, length = y.shape[0], math.prod(y.shape[2:])
         weight = w.reshape(groups, w.shape[0] // groups, -1)  # (G, O/G, C/G * K)
         # A broadcast gradient (of a sum) has zero strides, which BLAS cannot take.
@@ -147,6 +155,10 @@ class ConvFilterGrad(Primitive):
                              x.dtype, x.device)
 
     def forward(self, xp, x, gy, kernel_size, stride, padding, dilation, groups):
+        if _conv_gemm.applies(xp, x, x.shape[0], x.shape[1], kernel_size, gy.shape[2:],
+                              stride, padding):
+            return _conv_gemm.filter_grad(x, xp.ascontiguousarray(gy), kernel_size, stride,
+                                          padding, dilation, groups)
         cols = _columns(xp, x, kernel_size, stride, padding, dilation, groups)
         flat = xp.ascontiguousarray(gy).reshape(gy.shape[0], groups, -1, cols.shape[-1])
         # One GEMM per sample and group, then a sum over samples: measured faster than

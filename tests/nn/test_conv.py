@@ -146,6 +146,25 @@ def test_max_pool_propagates_nan():
     assert np.isnan(values[0]) and values[1] == 3.0
 
 
+@pytest.mark.parametrize("kernel, stride", [((2, 2), (2, 2)), ((3, 2), (1, 2)), ((2, 3), (2, 1))])
+def test_unpadded_max_pool_kernel_equals_the_general_kernel(kernel, stride):
+    from ember.ops import _conv_kernels
+
+    x = np.random.default_rng(5).standard_normal((2, 3, 1, 7, 8)).astype(np.float32)
+    x[0, 1, 0, 2, 3] = np.nan
+    x[1, 2, 0, 0, :3] = 1.5  # ties: the first maximum's index
+    shape = (2, 3, 1, (7 - kernel[0]) // stride[0] + 1, (8 - kernel[1]) // stride[1] + 1)
+    general = np.empty(shape, np.float32), np.empty(shape, np.int64)
+    planes = np.empty(shape, np.float32), np.empty(shape, np.int64)
+    _conv_kernels.max_pool(x, (1,) + kernel, (1,) + stride, (0, 0, 0), (1, 1, 1), *general)
+    _conv_kernels.max_pool_planes(x.reshape(6, 7, 8), *kernel, *stride,
+                                  planes[0].reshape(6, *shape[3:]),
+                                  planes[1].reshape(6, *shape[3:]))
+    np.testing.assert_array_equal(planes[0], general[0])  # NaN where the general has NaN
+    np.testing.assert_array_equal(planes[1], general[1])
+    assert np.isnan(planes[0]).any()
+
+
 @needs_torch
 def test_conv_transpose_output_size_picks_among_valid_sizes():
     ember.manual_seed(0)
