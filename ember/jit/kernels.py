@@ -221,13 +221,23 @@ def _erf32_source() -> str:
 _ERF32 = _erf32_source()
 
 
+def _fastmath_digest() -> str:
+    """Named in kernels that import ember.ops._fastmath: a change there changes their text."""
+    from ember.ops import _fastmath
+
+    return hashlib.sha256(Path(_fastmath.__file__).read_bytes()).hexdigest()[:16]
+
+
+_FASTMATH_IMPORT = f"from ember.ops._fastmath import exp32  # {_fastmath_digest()}"
+
+
 def generate_source(region: Region, plan) -> str:
     """The Python text of the region's Numba kernel (deterministic: it is the cache key)."""
     rank = len(plan.sizes)
     index = [f"i{d}" for d in range(rank)]
     names: dict[int, str] = {}
     dtypes_of: dict[int, np.dtype] = {}
-    lines, constants, helpers = [], [], set()
+    lines, constants, helpers, imports = [], [], set(), set()
     for k, value in enumerate(region.operands):
         names[value.id] = f"x{k}"
         dtypes_of[value.id] = value.aval.dtype.np
@@ -257,6 +267,9 @@ def generate_source(region: Region, plan) -> str:
         if name == "erf" and out_dtype == np.float32:
             template = "erf32({0})"  # ember's float32 erf: a polynomial that vectorizes
             helpers.add(_ERF32)
+        elif name in ("exp", "sigmoid") and out_dtype == np.float32:
+            template = template.replace("np.exp(", "exp32(")  # vectorizes; libm's does not
+            imports.add(_FASTMATH_IMPORT)
         expression = template.format(*operands, one=constant(1.0, out_dtype)
                                      if name == "sigmoid" else "")
         if out_dtype.kind == "b":
@@ -295,6 +308,7 @@ def generate_source(region: Region, plan) -> str:
         else:
             lines.append(f"o{m}[{full_at}] = {names[value.id]}")
     text = ["import math", "", "import numpy as np", "from numba import njit, prange", ""]
+    text[-1:-1] = sorted(imports)
     text += constants
     text += sorted(helpers)
     # reassociation lets LLVM split the accumulation into vector lanes (float64 partial sums)

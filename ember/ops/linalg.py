@@ -58,6 +58,16 @@ def _blas_ready(x):
     return np.ascontiguousarray(x)
 
 
+def numpy_matmul(a, b):
+    """np.matmul, with a stack of C-contiguous matrices times one matrix done as one GEMM:
+    NumPy runs one BLAS call per matrix of the stack (6.9 ms against 5.8 ms for
+    (16, 128, 256) @ (256, 1024) float32 on 2 threads)."""
+    a, b = _blas_ready(a), _blas_ready(b)
+    if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
+        return np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + b.shape[-1:])
+    return np.matmul(a, b)
+
+
 class Matmul(Primitive):
     """Array API matmul: 1-d operands are promoted to a row / column and the added axis
     removed again; batch axes broadcast."""
@@ -88,9 +98,7 @@ class Matmul(Primitive):
                              dtypes.promote_types(a.dtype, b.dtype), a.device)
 
     def forward(self, xp, x1, x2):
-        if xp is np:
-            x1, x2 = _blas_ready(x1), _blas_ready(x2)
-        out = xp.matmul(x1, x2)
+        out = numpy_matmul(x1, x2) if xp is np else xp.matmul(x1, x2)
         if out.dtype != x1.dtype:  # NumPy computes bfloat16 products in float32
             out = out.astype(x1.dtype)
         return out

@@ -14,7 +14,7 @@ from ember._core.primitive import AbstractValue, Primitive
 from ember.jit.ir import Graph, Value
 from ember.jit.passes._rewrite import rebuild
 from ember.jit.passes.dce import dce
-from ember.ops.linalg import MATMUL, Matmul, _blas_ready
+from ember.ops.linalg import MATMUL, Matmul, numpy_matmul
 from ember.ops.movement import PERMUTE_DIMS
 
 
@@ -32,9 +32,7 @@ class MatmulTransposed(Primitive):
     def forward(self, xp, a, b, transpose_a, transpose_b):
         a = xp.swapaxes(a, -1, -2) if transpose_a else a
         b = xp.swapaxes(b, -1, -2) if transpose_b else b
-        if xp is np:
-            a, b = _blas_ready(a), _blas_ready(b)
-        out = xp.matmul(a, b)
+        out = numpy_matmul(a, b) if xp is np else xp.matmul(a, b)
         return out if out.dtype == a.dtype else out.astype(a.dtype)
 
 

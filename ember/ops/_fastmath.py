@@ -1,0 +1,59 @@
+"""Vectorizable float32 math for Numba kernels.
+
+Numba calls libm for `np.exp` on a float32 (no SVML in this build of llvmlite), one call per
+element, which LLVM cannot vectorize. `exp32` is written in arithmetic LLVM can: on 2048x1024
+float32 (a GELU backward) 0.6 ms against 5.3 ms. Generated jit kernels import it (and name
+this file's digest in their text, so a change here recompiles them); hand-written kernels call
+it directly.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
+
+
+@intrinsic
+def int32_bits_to_float32(typingctx, bits):
+    """The float32 whose bits are the low 32 bits of the integer `bits` (Numba has no scalar
+    bit casts)."""
+    if not isinstance(bits, types.Integer):
+        return None
+    signature = types.float32(bits)
+
+    def codegen(context, builder, sig, args):
+        value = args[0]
+        if value.type.width > 32:
+            value = builder.trunc(value, ir.IntType(32))
+        elif value.type.width < 32:
+            value = builder.sext(value, ir.IntType(32))
+        return builder.bitcast(value, ir.FloatType())
+
+    return signature, codegen
+
+
+@numba.njit(inline="always")
+def exp32(x):  # pragma: no cover - compiled
+    """e**x for a float32: within 1.3 ulp of the exact value, 5.2 ulp in the last 0.4 before
+    overflow (x > 88.3, where k stops at 127; measured over [-100, 100]).
+
+    e**x = 2**k * e**r with k = round(x / ln 2) and |r| <= ln(2) / 2; ln 2 is split in two
+    parts so that r is exact (Cody and Waite), e**r is Cephes' expf polynomial, and 2**k is
+    built from its bits. Results below the smallest normal float32 are 0, above the largest
+    inf; NaN stays NaN.
+    """
+    k = np.floor(x * np.float32(1.4426950408889634) + np.float32(0.5))
+    k = min(max(k, np.float32(-126.0)), np.float32(127.0))
+    r = x - k * np.float32(0.693359375) - k * np.float32(-2.12194440e-4)
+    p = np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)
+    p = p * r + np.float32(8.3334519073e-3)
+    p = p * r + np.float32(4.1665795894e-2)
+    p = p * r + np.float32(1.6666665459e-1)
+    p = p * r + np.float32(5.0000001201e-1)
+    p = p * (r * r) + r + np.float32(1.0)
+    y = p * int32_bits_to_float32((np.int32(k) + np.int32(127)) << np.int32(23))
+    y = np.float32(0.0) if x < np.float32(-87.33654) else y
+    y = np.float32(np.inf) if x > np.float32(88.72283) else y
+    return x if x != x else y
