@@ -12,7 +12,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba.core import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 
 @intrinsic
@@ -57,3 +57,15 @@ def exp32(x):  # pragma: no cover - compiled
     y = np.float32(0.0) if x < np.float32(-87.33654) else y
     y = np.float32(np.inf) if x > np.float32(88.72283) else y
     return x if x != x else y
+
+
+def exp(x):  # pragma: no cover - replaced by the overload below inside Numba code
+    """e**x in Numba code: `exp32` for a float32, libm for other types."""
+    return np.exp(x)
+
+
+@overload(exp, inline="always")
+def _exp_overload(x):
+    if x == types.float32:
+        return lambda x: exp32(x)
+    return lambda x: np.exp(x)

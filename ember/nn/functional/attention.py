@@ -18,6 +18,7 @@ from ember._core.errors import DTypeError, user_frame
 from ember._core.primitive import STATE, AbstractValue, Primitive, apply, shape_error
 from ember._core.shapes import broadcast_shapes
 from ember._core.tensor import Tensor
+from ember.nn.functional import _softmax_kernels
 from ember.nn.functional.linear import linear
 from ember.ops._util import cast
 from ember.ops.elementwise import where
@@ -35,6 +36,9 @@ from ember.ops.movement import (
 )
 from ember.ops.reduce import mean
 from ember.ops.reduce import sum as reduce_sum
+
+
+_ROW_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class ScaledDotProductAttention(Primitive):
@@ -62,6 +66,8 @@ class ScaledDotProductAttention(Primitive):
 
     def forward(self, xp, query, key, value, bias, keep, scale, causal):
         dtype = query.dtype
+        if xp is np and dtype in _ROW_KERNEL_DTYPES:
+            return self._forward_rows(query, key, value, bias, keep, scale, causal)
         # Scaling q (L x E) is cheaper than scaling the scores (L x S) when E <= S.
         scores = xp.matmul(query * dtype.type(scale), _transposed(xp, key))
         if dtype.itemsize < 4:  # half-precision softmax sums lose small terms
@@ -87,6 +93,26 @@ class ScaledDotProductAttention(Primitive):
         weights = scores.astype(dtype, copy=False)
         out = xp.matmul(weights * keep if keep is not None else weights, value)
         return out.astype(dtype, copy=False), weights  # bfloat16 products come out float32
+
+    @staticmethod
+    def _forward_rows(query, key, value, bias, keep, scale, causal):
+        """NumPy float32/float64: the softmax (scale and causal mask included) is one row
+        kernel over the scores (ember/nn/functional/_softmax_kernels.py)."""
+        dtype = query.dtype
+        if bias is None:
+            scores = np.matmul(query, _transposed(np, key))
+        else:  # the bias is added to scaled scores
+            scores = np.matmul(query * dtype.type(scale), _transposed(np, key))
+            if broadcast_shapes(scores.shape, bias.shape) == scores.shape:
+                scores += bias
+            else:
+                scores = scores + bias
+            scale = 1.0
+        rows = np.ascontiguousarray(scores).reshape((-1,) + scores.shape[-2:])
+        _softmax_kernels.softmax_rows(rows, dtype.type(scale), bool(causal))
+        weights = rows.reshape(scores.shape)
+        out = np.matmul(weights * keep if keep is not None else weights, value)
+        return out, weights
 
     def vjp(self, ctx, g_out, g_weights):
         query, key, value, bias, keep = ctx.inputs
@@ -138,15 +164,34 @@ class ScaledDotProductAttentionGrad(Primitive):
         if keep is not None:
             g_scores *= keep
         g_scores += g_weights
-        # Softmax backward in place: w * (g - <g, w>) along the key axis.
-        g_scores -= (g_scores * weights).sum(axis=-1, keepdims=True)
-        g_scores *= weights
         scale = g_scores.dtype.type(scale)
-        g_query = xp.matmul(g_scores, key) * scale if needs[0] else None
-        g_key = xp.matmul(xp.swapaxes(g_scores, -1, -2), query) * scale if needs[1] else None
+        rows = xp is np and g_scores.dtype in _ROW_KERNEL_DTYPES and \
+            g_scores.shape == weights.shape and g_scores.flags.c_contiguous
+        if rows:
+            # one row kernel; the scale goes in too unless g_scores is wanted (a bias's
+            # gradient is the unscaled one)
+            folded = scale if not needs[3] else g_scores.dtype.type(1.0)
+            weight_rows = np.ascontiguousarray(weights).reshape((-1,) + weights.shape[-2:])
+            _softmax_kernels.softmax_rows_backward(
+                g_scores.reshape((-1,) + g_scores.shape[-2:]), weight_rows, folded)
+            scale = None if not needs[3] else scale
+        else:
+            # Softmax backward in place: w * (g - <g, w>) along the key axis.
+            g_scores -= (g_scores * weights).sum(axis=-1, keepdims=True)
+            g_scores *= weights
+        g_query = _scaled(xp.matmul(g_scores, key), scale) if needs[0] else None
+        g_key = _scaled(xp.matmul(xp.swapaxes(g_scores, -1, -2), query), scale) \
+            if needs[1] else None
         empty = xp.zeros((0,), weights.dtype)  # stands in for an output nobody asked for
         return tuple(empty if grad is None else grad.astype(weights.dtype, copy=False)
                      for grad in (g_query, g_key, g_value, g_scores))
+
+
+def _scaled(array, scale):
+    if scale is None:  # already folded into g_scores
+        return array
+    array *= scale
+    return array
 
 
 SCALED_DOT_PRODUCT_ATTENTION = ScaledDotProductAttention()
