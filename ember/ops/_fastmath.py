@@ -69,3 +69,43 @@ def _exp_overload(x):
     if x == types.float32:
         return lambda x: exp32(x)
     return lambda x: np.exp(x)
+
+
+@numba.njit(inline="always")
+def tanh32(x):  # pragma: no cover - compiled
+    """tanh of a float32 (Cephes' tanhf: an odd polynomial for |x| < 0.625, else
+    1 - 2 / (e**(2|x|) + 1) with the sign put back); NaN stays NaN."""
+    z = x * x
+    p = np.float32(-5.70498872745e-3) * z + np.float32(2.06390887954e-2)
+    p = p * z + np.float32(-5.37397155531e-2)
+    p = p * z + np.float32(1.33314422036e-1)
+    p = p * z + np.float32(-3.33332819422e-1)
+    small = p * z * x + x
+    magnitude = abs(x)
+    large = np.float32(1.0) - np.float32(2.0) / (exp32(magnitude + magnitude) + np.float32(1.0))
+    large = large if x >= np.float32(0.0) else -large
+    return small if magnitude < np.float32(0.625) else large if x == x else x
+
+
+def tanh(x):  # pragma: no cover - replaced by the overload below inside Numba code
+    """tanh in Numba code: `tanh32` for a float32, libm for other types."""
+    return np.tanh(x)
+
+
+@overload(tanh, inline="always")
+def _tanh_overload(x):
+    if x == types.float32:
+        return lambda x: tanh32(x)
+    return lambda x: np.tanh(x)
+
+
+def sigmoid(x):  # pragma: no cover - replaced by the overload below inside Numba code
+    """1 / (1 + e**-x) in Numba code (vectorizable `exp32` for a float32)."""
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@overload(sigmoid, inline="always")
+def _sigmoid_overload(x):
+    if x == types.float32:
+        return lambda x: np.float32(1.0) / (np.float32(1.0) + exp32(-x))
+    return lambda x: 1.0 / (1.0 + np.exp(-x))

@@ -12,7 +12,7 @@ import numpy as np
 from ember.ops import _fastmath
 
 
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 def softmax_rows(scores, scale, causal):  # pragma: no cover - compiled
     """scores (B, L, S) <- softmax(scores * scale) over S, in place; `scale` has the scores'
     dtype. `causal` masks key j > i (top-left aligned); a row whose keys are all masked or
@@ -45,7 +45,7 @@ def softmax_rows(scores, scale, causal):  # pragma: no cover - compiled
                 row[j] = 0.0
 
 
-@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+@numba.njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 def softmax_rows_backward(grad, weights, scale):  # pragma: no cover - compiled
     """grad (B, L, S) <- scale * weights * (grad - <grad, weights>) over S, in place: the
     softmax's vector-Jacobian product, times `scale`."""
