@@ -50,20 +50,31 @@ def lstm_step_forward(gates, h_prev, c_prev, valid, c_new, tanh_c, h_new):
 def lstm_step_backward(d_h, d_c, g_out, gates, tanh_c, c_prev, valid, d_gates):
     """One BPTT step: d_gates from (d_h + g_out, d_c); then, in place, d_c becomes the
     gradient of the previous c and d_h the part of the previous h's gradient that a padded
-    step carries straight through (the caller adds d_gates @ W_hh)."""
+    step carries straight through (the caller adds d_gates @ W_hh). Loops as in
+    `lstm_step_forward`, so that they vectorize."""
     batch, hidden = d_h.shape
+    f_at, g_at, o_at = hidden, 2 * hidden, 3 * hidden
+    dc = np.empty(hidden, dtype=d_c.dtype)  # the gradient reaching this step's c
     for n in range(batch):
         v = valid[n, 0]
         for k in range(hidden):
-            dh_total = d_h[n, k] + g_out[n, k]
-            dh, dc = dh_total * v, d_c[n, k] * v
-            i, f = gates[n, k], gates[n, hidden + k]
-            g, o = gates[n, 2 * hidden + k], gates[n, 3 * hidden + k]
+            d_h[n, k] += g_out[n, k]
+        for k in range(hidden):
+            o = gates[n, o_at + k]
+            d_gates[n, o_at + k] = d_h[n, k] * v * tanh_c[n, k] * o * (1 - o)
+        for k in range(hidden):
             t = tanh_c[n, k]
-            d_gates[n, 3 * hidden + k] = dh * t * o * (1 - o)
-            dc += dh * o * (1 - t * t)
-            d_gates[n, k] = dc * g * i * (1 - i)
-            d_gates[n, hidden + k] = dc * c_prev[n, k] * f * (1 - f)
-            d_gates[n, 2 * hidden + k] = dc * i * (1 - g * g)
-            d_c[n, k] = dc * f + d_c[n, k] * (1 - v)
-            d_h[n, k] = dh_total * (1 - v)
+            dc[k] = (d_c[n, k] + d_h[n, k] * gates[n, o_at + k] * (1 - t * t)) * v
+        for k in range(hidden):
+            i = gates[n, k]
+            d_gates[n, k] = dc[k] * gates[n, g_at + k] * i * (1 - i)
+        for k in range(hidden):
+            f = gates[n, f_at + k]
+            d_gates[n, f_at + k] = dc[k] * c_prev[n, k] * f * (1 - f)
+        for k in range(hidden):
+            g = gates[n, g_at + k]
+            d_gates[n, g_at + k] = dc[k] * gates[n, k] * (1 - g * g)
+        for k in range(hidden):
+            d_c[n, k] = dc[k] * gates[n, f_at + k] + d_c[n, k] * (1 - v)
+        for k in range(hidden):
+            d_h[n, k] *= 1 - v

@@ -221,27 +221,31 @@ class LstmSequenceGrad(Primitive):
 
     def forward(self, xp, g_outputs, g_h, g_c, gates, cells, tanh_cells, outputs, w_hh, h0,
                 c0, valid, time_axis=0, reverse=False):
-        at = _step_view(time_axis)
         steps, batch, width = gates.shape
         hidden = width // 4
         step = _backward_kernel(xp, gates, valid) or _GenericStep(xp, hidden, gates.dtype).backward
         rows = _valid_rows(xp, valid, steps, batch, gates.dtype)
-        d_xw = xp.empty(outputs.shape[:2] + (width,), dtype=gates.dtype)
-        d_h, d_c = g_h.copy(), g_c.copy()
+        # time-major and contiguous, whatever the layout: the step kernel vectorizes only on
+        # contiguous rows
+        g_steps = xp.ascontiguousarray(xp.swapaxes(g_outputs, 0, 1) if time_axis else g_outputs)
+        d_xw = xp.empty((steps, batch, width), dtype=gates.dtype)
+        d_h, d_c = xp.ascontiguousarray(g_h).copy(), xp.ascontiguousarray(g_c).copy()
         order = list(_order(steps, reverse))
         for position in range(steps - 1, -1, -1):
             t = order[position]
             c_prev = c0 if position == 0 else cells[order[position - 1]]
-            d_gates = at(d_xw, t)
-            step(d_h, d_c, at(g_outputs, t), gates[t], tanh_cells[t], c_prev, rows[t], d_gates)
+            step(d_h, d_c, g_steps[t], gates[t], tanh_cells[t], c_prev, rows[t], d_xw[t])
             if valid is None:
-                d_h = xp.matmul(d_gates, w_hh)
+                d_h = xp.matmul(d_xw[t], w_hh)
             else:  # d_h holds what padded steps carry straight through
-                d_h += xp.matmul(d_gates, w_hh)
+                d_h += xp.matmul(d_xw[t], w_hh)
         # dW_hh in one GEMM over all steps: dG (T*N, 4H)^T @ h_prev (T*N, H).
         h_prev = _previous(xp, outputs, h0, time_axis, reverse)
-        d_w_hh = xp.matmul(d_xw.reshape(-1, width).T, h_prev.reshape(-1, hidden))
-        return d_xw, d_w_hh, d_h, d_c
+        if time_axis:
+            h_prev = xp.swapaxes(h_prev, 0, 1)
+        d_w_hh = xp.matmul(d_xw.reshape(-1, width).T,
+                           xp.ascontiguousarray(h_prev).reshape(-1, hidden))
+        return (xp.swapaxes(d_xw, 0, 1) if time_axis else d_xw), d_w_hh, d_h, d_c
 
 
 def _lstm_sequence_vjp(xw, w_hh, h0, c0, valid, g_outputs, g_h, g_c, time_axis=0,

@@ -37,7 +37,6 @@ from ember.ops.movement import (
 from ember.ops.reduce import mean
 from ember.ops.reduce import sum as reduce_sum
 
-
 _ROW_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
