@@ -291,3 +291,45 @@ def test_encoder_layer_training_mode_applies_dropout():
     assert np.array_equal(layer(x).numpy(), layer(x).numpy())
     layer.train()
     assert not np.allclose(layer(x).numpy(), layer(x).numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("causal, with_bias", [(True, False), (False, True), (True, True)])
+def test_row_kernels_match_the_numpy_formulas(dtype, causal, with_bias):
+    """The Numba softmax rows (forward and backward, scale folded in or not) against the
+    NumPy formulation in float64, with L != S and a row whose keys are all -inf."""
+    from ember.nn.functional.attention import (
+        SCALED_DOT_PRODUCT_ATTENTION,
+        SCALED_DOT_PRODUCT_ATTENTION_GRAD,
+    )
+
+    rng = np.random.default_rng(11)
+    q, k, v = (a.astype(dtype) for a in _draw(rng, (2, 3, 6, 4), (2, 3, 7, 4), (2, 3, 7, 5)))
+    bias = None
+    if with_bias:
+        bias = rng.standard_normal((6, 7)).astype(dtype)
+        bias[2] = -np.inf  # a row with every key masked: zero weights
+    scale = 0.37
+    out, weights = SCALED_DOT_PRODUCT_ATTENTION.forward(np, q, k, v, bias, None, scale=scale,
+                                                        causal=causal)
+    wide = [a.astype(np.float64) for a in (q, k, v)]
+    allowed = np.tril(np.ones((6, 7), bool)) if causal else None
+    expected = np_sdpa(*wide, allowed=allowed, bias=bias, scale=scale)
+    if with_bias:
+        expected[..., 2, :] = 0.0
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(out, expected, **tol)
+
+    g_out = rng.standard_normal(out.shape).astype(dtype)
+    g_weights = np.zeros_like(weights)
+    needs = (True, True, True, with_bias)
+    g_q, g_k, g_v, g_scores = SCALED_DOT_PRODUCT_ATTENTION_GRAD.forward(
+        np, g_out, g_weights, q, k, v, weights, None, scale=scale, needs=needs)
+    w = weights.astype(np.float64)
+    g_w = g_out.astype(np.float64) @ np.swapaxes(wide[2], -1, -2)
+    g_s = w * (g_w - (g_w * w).sum(-1, keepdims=True))
+    np.testing.assert_allclose(g_v, np.swapaxes(w, -1, -2) @ g_out, **tol)
+    np.testing.assert_allclose(g_q, g_s @ wide[1] * scale, **tol)
+    np.testing.assert_allclose(g_k, np.swapaxes(g_s, -1, -2) @ wide[0] * scale, **tol)
+    if with_bias:
+        np.testing.assert_allclose(g_scores, g_s, **tol)
