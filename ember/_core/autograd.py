@@ -175,8 +175,8 @@ def run_backward(outputs, gradients, retain_graph: bool, create_graph: bool, cap
                     f"backward through {node.prim.name} a second time, but its saved values "
                     f"were freed after the first backward; pass retain_graph=True to the "
                     f"first backward() if you need to run it twice")
-            if len(grads) > 1:  # a single output always received its gradient
-                _zero_fill(node, grads)
+            if len(grads) > 1 and not node.prim.accepts_missing_cotangents:
+                _zero_fill(node, grads)  # a single output always received its gradient
             outer, state.backward_of = state.backward_of, node.prim.name
             try:
                 input_grads = node.prim.vjp(ctx, *grads)

@@ -98,13 +98,17 @@ def abstract(value):
 class Primitive:
     """One operation. Subclasses define `infer`, `forward` and (if differentiable) `vjp`.
 
-    A `forward` returning a tuple gives several outputs. A `forward` that returns
+    A `forward` returning a tuple gives several outputs (see `accepts_missing_cotangents`
+    for the gradients `vjp` then receives). A `forward` that returns
     `WithResiduals(outputs, residuals)` passes extra values (raw arrays) to `vjp` as
     `ctx.residuals`.
     """
 
     name: str = ""
     differentiable: bool = True
+    # True: `vjp` takes None for an output that received no gradient; otherwise the engine
+    # passes zeros of the output's shape (a full array write, and a read in vjp)
+    accepts_missing_cotangents: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -333,3 +333,17 @@ def test_row_kernels_match_the_numpy_formulas(dtype, causal, with_bias):
     np.testing.assert_allclose(g_k, np.swapaxes(g_s, -1, -2) @ wide[0] * scale, **tol)
     if with_bias:
         np.testing.assert_allclose(g_scores, g_s, **tol)
+
+
+def test_gradients_through_the_weights_alone_and_the_output_alone():
+    """The vjp takes a missing gradient for either output (no zeros are materialized)."""
+    from ember.nn.functional.attention import attention_with_weights
+
+    rng = np.random.default_rng(12)
+    q, k, v = (ember.asarray(a).requires_grad_(True)
+               for a in _draw(rng, (2, 3, 4), (2, 5, 4), (2, 5, 3)))
+    probe = ember.asarray(rng.standard_normal((2, 3, 5)))
+    assert gradcheck(lambda q, k, v: (attention_with_weights(q, k, v, causal=True)[1]
+                                      * probe).sum(), [q, k, v])
+    assert gradcheck(lambda q, k, v: (attention_with_weights(q, k, v)[0] ** 2).sum(),
+                     [q, k, v])

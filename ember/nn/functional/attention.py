@@ -113,11 +113,15 @@ class ScaledDotProductAttention(Primitive):
         out = np.matmul(weights * keep if keep is not None else weights, value)
         return out, weights
 
+    accepts_missing_cotangents = True  # the weights are rarely used: no zeros to add
+
     def vjp(self, ctx, g_out, g_weights):
         query, key, value, bias, keep = ctx.inputs
         scale = ctx.params["scale"]
         needs = tuple(edge is not None for edge in ctx.node.edges[:4])
         weights = ctx.output(1)
+        if g_out is None:  # only the weights were used
+            g_out = Tensor(ctx.node.device.xp.zeros(*ctx.node.out_meta[0]), ctx.node.device)
         if not STATE.grad_enabled:  # no graph to record: one fused pass on the arrays
             grads = apply(SCALED_DOT_PRODUCT_ATTENTION_GRAD, g_out, g_weights, query, key,
                           value, weights, keep, scale=scale, needs=needs)
@@ -126,7 +130,9 @@ class ScaledDotProductAttention(Primitive):
         dropped = weights * keep if keep is not None else weights
         g_value = matmul(matrix_transpose(dropped), g_out) if needs[2] else None
         g_dropped = matmul(g_out, matrix_transpose(value))
-        g_probs = (g_dropped * keep if keep is not None else g_dropped) + g_weights
+        g_probs = g_dropped * keep if keep is not None else g_dropped
+        if g_weights is not None:
+            g_probs = g_probs + g_weights
         # Softmax backward: J^T g = w * (g - <g, w>) along the key axis.
         g_scores = weights * (g_probs - reduce_sum(g_probs * weights, axis=-1, keepdims=True))
         g_query = matmul(g_scores, key) * scale if needs[0] else None
@@ -162,7 +168,8 @@ class ScaledDotProductAttentionGrad(Primitive):
         g_scores = xp.matmul(g_out, _transposed(xp, value))
         if keep is not None:
             g_scores *= keep
-        g_scores += g_weights
+        if g_weights is not None:  # None: nothing used the weights
+            g_scores += g_weights
         scale = g_scores.dtype.type(scale)
         rows = xp is np and g_scores.dtype in _ROW_KERNEL_DTYPES and \
             g_scores.shape == weights.shape and g_scores.flags.c_contiguous
