@@ -63,9 +63,9 @@ def _cols_view(columns, channels, kernel, count, out, fill):
 def forward(x, w, stride, padding, dilation, groups):
     """conv(x, w): x (N, C, *S), w (O, C/G, *K) -> (N, O, *out)."""
     batch, channels = x.shape[:2]
-    kernel = _windows._canonical_geometry(w.shape[2:], stride, padding, dilation)[0]
     out, length, volume, run, canonical, fill = _setup(x.shape, w.shape[2:], stride, padding,
                                                        dilation, groups, x.dtype)
+    kernel = canonical[0]
     weight = w.reshape(groups, w.shape[0] // groups, volume)
     x5 = _windows._canonical(x, len(out))
     y = np.empty((batch, w.shape[0], length), dtype=x.dtype)
@@ -83,10 +83,10 @@ def forward(x, w, stride, padding, dilation, groups):
 def input_grad(gy, w, input_size, stride, padding, dilation, groups):
     """The adjoint of `forward` in x: gy (N, O, *out) -> (N, C, *input_size)."""
     batch, channels = gy.shape[0], w.shape[1] * groups
-    kernel = _windows._canonical_geometry(w.shape[2:], stride, padding, dilation)[0]
     x_shape = (batch, channels) + tuple(input_size)
     out, length, volume, run, canonical, fill = _setup(x_shape, w.shape[2:], stride, padding,
                                                        dilation, groups, gy.dtype)
+    kernel = canonical[0]
     weight_t = w.reshape(groups, w.shape[0] // groups, volume).transpose(0, 2, 1)
     flat = gy.reshape(batch, groups, w.shape[0] // groups, length)
     gx = np.empty(x_shape, dtype=gy.dtype)
@@ -105,9 +105,9 @@ def input_grad(gy, w, input_size, stride, padding, dilation, groups):
 def filter_grad(x, gy, kernel_size, stride, padding, dilation, groups):
     """The adjoint of `forward` in w: (x, gy) -> gw (O, C/G, *kernel_size)."""
     batch, channels = x.shape[:2]
-    kernel = _windows._canonical_geometry(kernel_size, stride, padding, dilation)[0]
     out, length, volume, run, canonical, fill = _setup(x.shape, kernel_size, stride, padding,
                                                        dilation, groups, x.dtype)
+    kernel = canonical[0]
     out_channels = gy.shape[1]
     flat = gy.reshape(batch, groups, out_channels // groups, length)
     x5 = _windows._canonical(x, len(out))

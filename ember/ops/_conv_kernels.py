@@ -11,9 +11,12 @@ thread, CPU time, NumPy 2.4): im2col 5.8 ms here (2 ms of it the kernel, the res
 touching the fresh 42 MB buffer) vs 7.1 ms for `sliding_window_view` + one reshape copy
 and 10.5 ms for a loop over kernel offsets; col2im 2.5 ms here vs 13 ms for the loop over
 kernel offsets adding strided slices (every pass streams the whole output through the
-cache; the kernel finishes one (n, c) plane while it is hot). Kernels run serially: BLAS
-already owns the cores during the GEMM, and Numba's default threading layer is not safe to
-call from several Python threads at once.
+cache; the kernel finishes one (n, c) plane while it is hot). Those figures are for the
+whole-batch kernels; `im2col` now runs `im2col_rows` one sample at a time (equal speed).
+`col2im` keeps its own loop: it takes columns of any layout (broadcast gradients among them),
+which the run kernel, reading a reshaped contiguous block, cannot. Kernels run serially:
+BLAS already owns the cores during the GEMM, and Numba's default threading layer is not safe
+to call from several Python threads at once.
 """
 from __future__ import annotations
 
@@ -23,27 +26,13 @@ import numpy as np
 
 @numba.njit(cache=True)
 def im2col(x, kernel, stride, pad, dilation, cols):
-    """cols[n, c, kd, kh, kw, od, oh, ow] = x[n, c, od*s - p + kd*d, ...] (0 outside x)."""
-    batch, channels, depth, height, width = x.shape
-    out_d, out_h, out_w = cols.shape[5], cols.shape[6], cols.shape[7]
-    # One bounds test per element measured 4x faster than hoisting the bounds into
-    # separate zero-fill / copy loops (which LLVM no longer vectorises).
-    for n in range(batch):
-        for c in range(channels):
-            for kd in range(kernel[0]):
-                for kh in range(kernel[1]):
-                    for kw in range(kernel[2]):
-                        for od in range(out_d):
-                            z = od * stride[0] - pad[0] + kd * dilation[0]
-                            for oh in range(out_h):
-                                y = oh * stride[1] - pad[1] + kh * dilation[1]
-                                inside = 0 <= z < depth and 0 <= y < height
-                                for ow in range(out_w):
-                                    col = ow * stride[2] - pad[2] + kw * dilation[2]
-                                    if inside and 0 <= col < width:
-                                        cols[n, c, kd, kh, kw, od, oh, ow] = x[n, c, z, y, col]
-                                    else:
-                                        cols[n, c, kd, kh, kw, od, oh, ow] = 0.0
+    """cols[n, c, kd, kh, kw, od, oh, ow] = x[n, c, od*s - p + kd*d, ...] (0 outside x):
+    `im2col_rows` one sample at a time (a sample's block of `cols` is that kernel's layout
+    for a run of one)."""
+    for n in range(x.shape[0]):
+        sample = cols[n]
+        im2col_rows(x, n, kernel, stride, pad, dilation,
+                    sample.reshape(sample.shape[:4] + (1,) + sample.shape[4:]))
 
 
 @numba.njit(cache=True)
@@ -150,6 +139,8 @@ def im2col_rows(x, start, kernel, stride, pad, dilation, cols):
     channels, depth, height, width = x.shape[1], x.shape[2], x.shape[3], x.shape[4]
     count = cols.shape[4]
     out_d, out_h, out_w = cols.shape[5], cols.shape[6], cols.shape[7]
+    # One bounds test per element measured 4x faster than hoisting the bounds into
+    # separate zero-fill / copy loops (which LLVM no longer vectorises).
     for c in range(channels):
         for kd in range(kernel[0]):
             for kh in range(kernel[1]):

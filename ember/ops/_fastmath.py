@@ -14,6 +14,8 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic, overload
 
+KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what ember's Numba kernels take
+
 
 @intrinsic
 def int32_bits_to_float32(typingctx, bits):

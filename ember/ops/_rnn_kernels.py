@@ -13,8 +13,6 @@ import numpy as np
 
 from ember.ops import _fastmath
 
-KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 # error_model="numpy": a division may give inf or NaN instead of raising. With it, with each
 # loop touching at most three arrays (more, and LLVM gives up the runtime alias checks that

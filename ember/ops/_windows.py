@@ -17,8 +17,7 @@ import math
 import numpy as np
 
 from ember.ops import _conv_kernels
-
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from ember.ops._fastmath import KERNEL_DTYPES
 
 
 def output_size(size: int, kernel: int, stride: int, pad: tuple, dilation: int) -> int:
@@ -31,7 +30,7 @@ def output_shape(spatial: tuple, kernel, stride, padding, dilation) -> tuple:
 
 
 def _use_kernels(xp, *arrays) -> bool:
-    return xp is np and all(array.dtype in _KERNEL_DTYPES for array in arrays)
+    return xp is np and all(array.dtype in KERNEL_DTYPES for array in arrays)
 
 
 def _canonical(array, spatial_axes: int):

@@ -27,7 +27,8 @@ from ember._core.primitive import (
     shape_error,
 )
 from ember._core.tensor import Tensor
-from ember.ops._rnn_kernels import KERNEL_DTYPES, lstm_step_backward, lstm_step_forward
+from ember.ops._fastmath import KERNEL_DTYPES
+from ember.ops._rnn_kernels import lstm_step_backward, lstm_step_forward
 from ember.ops.elementwise import where
 from ember.ops.linalg import matmul
 from ember.ops.movement import matrix_transpose, reshape, split, stack
@@ -69,12 +70,11 @@ def _valid_rows(xp, valid, steps: int, batch: int, dtype):
     return xp.ones((steps, batch, 1), dtype=dtype) if valid is None else valid
 
 
-def _backward_kernel(xp, like, valid):
-    """The Numba BPTT step kernel when it applies (then the forward kernel applies too),
-    else None."""
-    if xp is np and like.dtype in KERNEL_DTYPES and (valid is None or valid.dtype == like.dtype):
-        return lstm_step_backward
-    return None
+def _kernels_apply(xp, like, valid) -> bool:
+    """Whether the Numba step kernels (`lstm_step_forward` / `_backward`) serve this sequence:
+    NumPy float32/float64, with a mask (if any) of the same dtype."""
+    return xp is np and like.dtype in KERNEL_DTYPES and (valid is None or
+                                                          valid.dtype == like.dtype)
 
 
 class _GenericStep:
@@ -157,7 +157,7 @@ class LstmSequence(Primitive):
         cells = xp.empty((steps, batch, hidden), dtype=xw.dtype)
         tanh_cells = xp.empty_like(cells)
         outputs = xp.empty(xw.shape[:2] + (hidden,), dtype=xw.dtype)
-        if _backward_kernel(xp, xw, valid) is not None:
+        if _kernels_apply(xp, xw, valid):
             return self._forward_kernel(xw, w_hh, h0, c0, valid, time_axis, reverse, gates,
                                         cells, tanh_cells, outputs)
         step = _GenericStep(xp, hidden, xw.dtype).forward
@@ -223,7 +223,8 @@ class LstmSequenceGrad(Primitive):
                 c0, valid, time_axis=0, reverse=False):
         steps, batch, width = gates.shape
         hidden = width // 4
-        step = _backward_kernel(xp, gates, valid) or _GenericStep(xp, hidden, gates.dtype).backward
+        step = lstm_step_backward if _kernels_apply(xp, gates, valid) else \
+            _GenericStep(xp, hidden, gates.dtype).backward
         rows = _valid_rows(xp, valid, steps, batch, gates.dtype)
         # time-major and contiguous, whatever the layout: the step kernel vectorizes only on
         # contiguous rows

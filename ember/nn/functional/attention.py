@@ -20,6 +20,7 @@ from ember._core.shapes import broadcast_shapes
 from ember._core.tensor import Tensor
 from ember.nn.functional import _softmax_kernels
 from ember.nn.functional.linear import linear
+from ember.ops._fastmath import KERNEL_DTYPES
 from ember.ops._util import cast
 from ember.ops.elementwise import where
 from ember.ops.linalg import matmul
@@ -37,8 +38,6 @@ from ember.ops.movement import (
 from ember.ops.reduce import mean
 from ember.ops.reduce import sum as reduce_sum
 
-_ROW_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 class ScaledDotProductAttention(Primitive):
     """(out, weights) = (dropout(weights) @ v, softmax(q @ k^T * scale + bias [+ causal])).
@@ -48,6 +47,8 @@ class ScaledDotProductAttention(Primitive):
     weights' shape, or None). Params: `scale` and `causal` (mask j > i, top-left aligned).
     Rows with every key masked get zero weights instead of NaN.
     """
+
+    accepts_missing_cotangents = True  # the weights are rarely used: no zeros to add
 
     def infer(self, query, key, value, bias, keep, scale, causal):
         batch = broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2],
@@ -65,55 +66,30 @@ class ScaledDotProductAttention(Primitive):
 
     def forward(self, xp, query, key, value, bias, keep, scale, causal):
         dtype = query.dtype
-        if xp is np and dtype in _ROW_KERNEL_DTYPES:
-            return self._forward_rows(query, key, value, bias, keep, scale, causal)
-        # Scaling q (L x E) is cheaper than scaling the scores (L x S) when E <= S.
-        scores = xp.matmul(query * dtype.type(scale), _transposed(xp, key))
-        if dtype.itemsize < 4:  # half-precision softmax sums lose small terms
-            scores = scores.astype(xp.float32)
-        masked = bias is not None or causal
-        if bias is not None:
-            if broadcast_shapes(scores.shape, bias.shape) == scores.shape:
-                scores += bias
-            else:
-                scores = scores + bias
-        if causal:
-            length, source = scores.shape[-2:]
-            scores += xp.triu(xp.full((length, source), -xp.inf, scores.dtype), 1)
-        peak = scores.max(axis=-1, keepdims=True)
-        if masked:  # a fully masked row has peak -inf; shifting by it would give NaN
-            peak[peak == -xp.inf] = 0
-        scores -= peak
-        xp.exp(scores, out=scores)
-        total = scores.sum(axis=-1, keepdims=True)
-        if masked:
-            total[total == 0] = 1
-        scores /= total
-        weights = scores.astype(dtype, copy=False)
+        # NumPy float32/float64: the softmax (scale and causal mask included) is one row
+        # kernel over the scores (ember/nn/functional/_softmax_kernels.py)
+        rows = xp is np and dtype in KERNEL_DTYPES
+        if rows and bias is None:  # the kernel scales the scores as it reads them
+            scores, row_scale = xp.matmul(query, _transposed(xp, key)), scale
+        else:
+            # Scaling q (L x E) is cheaper than scaling the scores (L x S) when E <= S.
+            scores, row_scale = xp.matmul(query * dtype.type(scale), _transposed(xp, key)), 1.0
+            if dtype.itemsize < 4:  # half-precision softmax sums lose small terms
+                scores = scores.astype(xp.float32)
+            if bias is not None:
+                if broadcast_shapes(scores.shape, bias.shape) == scores.shape:
+                    scores += bias
+                else:
+                    scores = scores + bias
+        if rows:
+            flat = xp.ascontiguousarray(scores).reshape((-1,) + scores.shape[-2:])
+            _softmax_kernels.softmax_rows(flat, dtype.type(row_scale), bool(causal))
+            weights = flat.reshape(scores.shape)
+        else:
+            weights = _softmax_numpy(xp, scores, bias is not None, causal)
+            weights = weights.astype(dtype, copy=False)
         out = xp.matmul(weights * keep if keep is not None else weights, value)
         return out.astype(dtype, copy=False), weights  # bfloat16 products come out float32
-
-    @staticmethod
-    def _forward_rows(query, key, value, bias, keep, scale, causal):
-        """NumPy float32/float64: the softmax (scale and causal mask included) is one row
-        kernel over the scores (ember/nn/functional/_softmax_kernels.py)."""
-        dtype = query.dtype
-        if bias is None:
-            scores = np.matmul(query, _transposed(np, key))
-        else:  # the bias is added to scaled scores
-            scores = np.matmul(query * dtype.type(scale), _transposed(np, key))
-            if broadcast_shapes(scores.shape, bias.shape) == scores.shape:
-                scores += bias
-            else:
-                scores = scores + bias
-            scale = 1.0
-        rows = np.ascontiguousarray(scores).reshape((-1,) + scores.shape[-2:])
-        _softmax_kernels.softmax_rows(rows, dtype.type(scale), bool(causal))
-        weights = rows.reshape(scores.shape)
-        out = np.matmul(weights * keep if keep is not None else weights, value)
-        return out, weights
-
-    accepts_missing_cotangents = True  # the weights are rarely used: no zeros to add
 
     def vjp(self, ctx, g_out, g_weights):
         query, key, value, bias, keep = ctx.inputs
@@ -138,6 +114,25 @@ class ScaledDotProductAttention(Primitive):
         g_query = matmul(g_scores, key) * scale if needs[0] else None
         g_key = matmul(matrix_transpose(g_scores), query) * scale if needs[1] else None
         return g_query, g_key, g_value, g_scores if needs[3] else None, None
+
+
+def _softmax_numpy(xp, scores, has_bias: bool, causal: bool):
+    """softmax over the last axis of `scores`, in place, with the causal mask; a fully
+    masked row gets zero weights."""
+    masked = has_bias or causal
+    if causal:
+        length, source = scores.shape[-2:]
+        scores += xp.triu(xp.full((length, source), -xp.inf, scores.dtype), 1)
+    peak = scores.max(axis=-1, keepdims=True)
+    if masked:  # a fully masked row has peak -inf; shifting by it would give NaN
+        peak[peak == -xp.inf] = 0
+    scores -= peak
+    xp.exp(scores, out=scores)
+    total = scores.sum(axis=-1, keepdims=True)
+    if masked:
+        total[total == 0] = 1
+    scores /= total
+    return scores
 
 
 def _transposed(xp, matrix):
@@ -171,7 +166,7 @@ class ScaledDotProductAttentionGrad(Primitive):
         if g_weights is not None:  # None: nothing used the weights
             g_scores += g_weights
         scale = g_scores.dtype.type(scale)
-        rows = xp is np and g_scores.dtype in _ROW_KERNEL_DTYPES and \
+        rows = xp is np and g_scores.dtype in KERNEL_DTYPES and \
             g_scores.shape == weights.shape and g_scores.flags.c_contiguous
         if rows:
             # one row kernel; the scale goes in too unless g_scores is wanted (a bias's
