@@ -150,6 +150,11 @@ class JitFunction:
                     f"as this call starts); call optimizer.zero_grad() before loss.backward() "
                     f"inside the jitted function, or before calling it")
         arrays = [arg._data for _, arg in _tensor_args(args, kwargs)]
+        # gradients the step replaces (zero_grad comes first in it) are dropped before it
+        # runs, as eager zero_grad() drops them: old and new are never resident together
+        for leaf, mode in zip(entry.grad_leaves, entry.grad_modes):
+            if mode != "accumulate":
+                leaf.grad = None
         results = entry.executable(*arrays)
         if entry.state_targets:
             results = _write_state(entry, results)

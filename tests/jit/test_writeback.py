@@ -142,6 +142,53 @@ def test_grad_after_each_run_matches_eager_wherever_zero_grad_is_called(order):
     assert compiled.trace_count == 1
 
 
+def test_gradients_a_step_replaces_are_released_before_it_runs(monkeypatch):
+    """With zero_grad() first in the step, the previous call's gradients are dropped before
+    the graph runs (as eager zero_grad() drops them), so old and new gradients are never
+    resident together; a step that accumulates keeps them until it adds to them."""
+    import weakref
+
+    from ember.jit.execute import Executable
+
+    seen, watched = [], []
+    run = Executable.__call__
+
+    def spy(self, *arrays):
+        seen.append([old() for old in watched])
+        return run(self, *arrays)
+
+    monkeypatch.setattr(Executable, "__call__", spy)
+    model = ember.nn.Linear(3, 2)
+    optimizer = ember.optim.SGD(model.parameters(), lr=0.1)
+    x = ember.ones((4, 3))
+
+    def step(x):
+        optimizer.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled = ember.jit(step)
+    compiled(x)
+    watched = [weakref.ref(p.grad._data) for p in model.parameters()]
+    compiled(x)
+    assert seen[-1] == [None, None]  # the old arrays were gone as the graph started
+    assert all(p.grad is not None for p in model.parameters())
+
+    def accumulate(x):
+        model(x).sum().backward()
+        return x
+
+    summed = ember.jit(accumulate)
+    before = [p.grad.numpy().copy() for p in model.parameters()]
+    watched = [weakref.ref(p.grad._data) for p in model.parameters()]
+    summed(x)
+    assert all(array is not None for array in seen[-1])  # kept: the run adds to them
+    for p, old in zip(model.parameters(), before):
+        np.testing.assert_allclose(p.grad.numpy(), 2 * old, rtol=1e-6)
+
+
 def test_an_optimizer_step_on_gradients_accumulated_over_calls_is_refused():
     model = ember.nn.Linear(3, 2)
     optimizer = ember.optim.SGD(model.parameters(), lr=0.1)
