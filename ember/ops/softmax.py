@@ -22,8 +22,11 @@ from ember._core.primitive import (
 from ember._core.shapes import normalize_axis
 from ember._core.tensor import Tensor
 from ember.ops import movement
+from ember.ops._fastmath import KERNEL_DTYPES
+from ember.ops._softmax_kernels import cross_entropy_grad_rows, cross_entropy_rows
 from ember.ops._util import as_tensor, cast, unary_float
 from ember.ops.elementwise import exp, where
+from ember.ops.indexing import IndexOutOfRange
 from ember.ops.reduce import sum as reduce_sum
 from ember.ops.scatter import take_along_axis
 
@@ -54,6 +57,12 @@ def _exp_and_sums(xp, x, axis):
     xp.subtract(work, shift, out=exps)
     xp.exp(exps, out=exps)
     return work, exps, exps.sum(axis=axis, keepdims=True), shift
+
+
+def _row_kernels_apply(xp, rows) -> bool:
+    """Whether the Numba row kernels (ember/ops/_softmax_kernels.py) serve these (M, C) rows:
+    NumPy float32/float64 with at least one class."""
+    return xp is np and rows.dtype in KERNEL_DTYPES and rows.shape[1] > 0
 
 
 class Softmax(Primitive):
@@ -125,6 +134,8 @@ class SoftmaxCrossEntropy(Primitive):
         rows = xp.arange(logits.shape[0])
         valid = target != ignore_index
         safe_target = xp.where(valid, target, 0)
+        if _row_kernels_apply(xp, logits):
+            return self._forward_kernel(logits, target, ignore_index, valid, safe_target)
         work, exps, sums, shift = _exp_and_sums(xp, logits, 1)
         picked = work[rows, safe_target]
         if shift is not None:
@@ -136,6 +147,25 @@ class SoftmaxCrossEntropy(Primitive):
         residuals = (exps.astype(logits.dtype, copy=False),
                      (1 / sums[:, 0]).astype(logits.dtype, copy=False), valid, safe_target)
         return WithResiduals(nll, residuals)
+
+    @staticmethod
+    def _forward_kernel(logits, target, ignore_index, valid, safe_target):
+        """One pass per row (`cross_entropy_rows`), with the same shift rule and residuals."""
+        classes = logits.shape[1]
+        outside = valid & ((target < 0) | (target >= classes))
+        if outside.any():  # eager losses check first; a traced step meets it here
+            raise IndexOutOfRange(
+                f"softmax_cross_entropy: target holds class indices "
+                f"{sorted({int(v) for v in target[outside][:8]})} outside [0, {classes}) "
+                f"for logits with {classes} classes (ignore_index={ignore_index}) at "
+                f"{user_frame()}")
+        limits = np.finfo(logits.dtype)
+        exps = np.empty_like(logits)
+        inverse = np.empty(logits.shape[0], dtype=logits.dtype)
+        nll = np.empty_like(inverse)
+        cross_entropy_rows(logits, target, ignore_index, limits.dtype.type(limits.tiny ** 0.5),
+                           limits.max, exps, inverse, nll)
+        return WithResiduals(nll, (exps, inverse, valid, safe_target))
 
     def vjp(self, ctx, gy):
         logits, target = ctx.inputs
@@ -166,6 +196,11 @@ class SoftmaxCrossEntropyGrad(Primitive):
         return AbstractValue(probs.shape, probs.dtype, probs.device)
 
     def forward(self, xp, probs, target, prob_scale, target_scale):
+        if _row_kernels_apply(xp, probs) and \
+                prob_scale.dtype == target_scale.dtype == probs.dtype:
+            gx = np.empty_like(probs)
+            cross_entropy_grad_rows(probs, target, prob_scale, target_scale, gx)
+            return gx
         gx = probs * prob_scale[:, None]
         gx[xp.arange(gx.shape[0]), target] -= target_scale
         return gx

@@ -39,9 +39,9 @@ def _rows_over_axes(name, fn, ref):
     ]
 
 
-def _logits_and_targets(rng, shapes, dtype, scale=2.0):
+def _logits_and_targets(rng, shapes, dtype, scale=2.0, offset=0.0):
     (rows, classes), _ = shapes
-    logits = rng.uniform(-scale, scale, size=(rows, classes)).astype(dtype)
+    logits = (offset + rng.uniform(-scale, scale, size=(rows, classes))).astype(dtype)
     target = rng.integers(0, classes, size=rows)
     target[::3] = IGNORE  # every third row is ignored: loss and gradient 0 there
     return [logits, target]
@@ -64,5 +64,10 @@ ROWS = [
     OpSpec("softmax_cross_entropy_overflowing",
            lambda x, t: softmax_cross_entropy(x, t, IGNORE), _cross_entropy, [((4, 5), (4,))],
            make=lambda rng, shapes, dtype: _logits_and_targets(rng, shapes, dtype, 1000.0),
+           grad=(0,), double=True),
+    # every exp underflows unshifted: the row kernel redoes such rows shifted by their maximum
+    OpSpec("softmax_cross_entropy_underflowing",
+           lambda x, t: softmax_cross_entropy(x, t, IGNORE), _cross_entropy, [((4, 5), (4,))],
+           make=lambda rng, shapes, dtype: _logits_and_targets(rng, shapes, dtype, 50.0, -950.0),
            grad=(0,), double=True),
 ]

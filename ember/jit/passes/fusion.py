@@ -38,8 +38,10 @@ from ember.jit.passes._rewrite import output_ids, reader_positions, rebuild
 MIN_GROUP = 2  # a lone node gains nothing from a kernel of its own
 
 
-def fuse(graph: Graph, min_group: int = MIN_GROUP) -> Graph:
-    """A copy of `graph` with each group of at least `min_group` fusible nodes as one node."""
+def fuse(graph: Graph, min_group: int = MIN_GROUP, keep=frozenset()) -> Graph:
+    """A copy of `graph` with each group of at least `min_group` fusible nodes as one node;
+    a smaller group computing one of the value ids in `keep` is fused too (a lone state
+    update, `param - lr * grad` with lr 1, is then a kernel writing into its storage)."""
     groups: list[_Group] = []
     group_of: dict[int, _Group] = {}  # value id -> the group computing it
     for position, node in enumerate(graph.nodes):
@@ -67,7 +69,9 @@ def fuse(graph: Graph, min_group: int = MIN_GROUP) -> Graph:
             target.sealed = True  # the reduction closes the group
         for value in node.outputs:
             group_of[value.id] = target
-    chosen = [group for group in groups if not group.merged and len(group.nodes) >= min_group]
+    chosen = [group for group in groups if not group.merged
+              and (len(group.nodes) >= min_group
+                   or any(value.id in keep for node in group.nodes for value in node.outputs))]
     if not chosen:
         return graph
     return _rewrite(graph, chosen)

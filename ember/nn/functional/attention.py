@@ -18,8 +18,8 @@ from ember._core.errors import DTypeError, user_frame
 from ember._core.primitive import STATE, AbstractValue, Primitive, apply, shape_error
 from ember._core.shapes import broadcast_shapes
 from ember._core.tensor import Tensor
-from ember.nn.functional import _softmax_kernels
 from ember.nn.functional.linear import linear
+from ember.ops import _softmax_kernels
 from ember.ops._fastmath import KERNEL_DTYPES
 from ember.ops._util import cast
 from ember.ops.elementwise import where
@@ -67,7 +67,7 @@ class ScaledDotProductAttention(Primitive):
     def forward(self, xp, query, key, value, bias, keep, scale, causal):
         dtype = query.dtype
         # NumPy float32/float64: the softmax (scale and causal mask included) is one row
-        # kernel over the scores (ember/nn/functional/_softmax_kernels.py)
+        # kernel over the scores (ember/ops/_softmax_kernels.py)
         rows = xp is np and dtype in KERNEL_DTYPES
         if rows and bias is None:  # the kernel scales the scores as it reads them
             scores, row_scale = xp.matmul(query, _transposed(xp, key)), scale
