@@ -14,32 +14,51 @@ import numpy as np
 from ember.ops import _fastmath
 
 
+def sum_range(dtype) -> tuple:
+    """(lowest, highest) in `dtype`: an unshifted row sum inside it is kept (no overflow, and
+    any term that underflowed is below 1e-19 of it); outside, the row is redone shifted."""
+    limits = np.finfo(dtype)
+    return limits.dtype.type(limits.tiny ** 0.5), limits.max
+
+
 @numba.njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
-def softmax_rows(scores, scale, causal):  # pragma: no cover - compiled
-    """scores (B, L, S) <- softmax(scores * scale) over S, in place; `scale` has the scores'
-    dtype. `causal` masks key j > i (top-left aligned); a row whose keys are all masked or
-    -inf gets zero weights."""
+def softmax_rows(scores, scale, causal, lowest, highest):  # pragma: no cover - compiled
+    """scores (B, L, S) <- softmax(scores * scale) over S, in place; `scale`, `lowest` and
+    `highest` have the scores' dtype. `causal` masks key j > i (top-left aligned); a row whose
+    keys are all masked or -inf gets zero weights.
+
+    As in `cross_entropy_rows`, the row is exponentiated unshifted first (a row maximum does
+    not vectorize, and cost half the kernel's time), and shifted by its maximum only when the
+    sum leaves [lowest, highest]."""
     batch, length, source = scores.shape
+    keep = np.empty(source, dtype=scores.dtype)  # the row as it came, for a shifted retry
     for b in range(batch):
         for i in range(length):
             row = scores[b, i]
             valid = min(i + 1, source) if causal else source
             if valid == 0:
                 continue
-            # the row's own type (scale is passed in it): a float64 peak would make the
-            # shifted scores, and so their exp, float64
-            peak = row[0] * scale
-            for j in range(1, valid):
-                value = row[j] * scale
-                peak = value if value > peak else peak  # a NaN in row[0] stays: NaN row
-            if peak == -np.inf:
-                row[:] = 0.0
-                continue
             total = 0.0
             for j in range(valid):
-                value = _fastmath.exp(row[j] * scale - peak)
+                keep[j] = row[j]
+                value = _fastmath.exp(row[j] * scale)
                 row[j] = value
                 total += value
+            if not (total >= lowest and total <= highest):
+                # the row's own type (scale is passed in it): a float64 peak would make the
+                # shifted scores, and so their exp, float64
+                peak = keep[0] * scale
+                for j in range(1, valid):
+                    value = keep[j] * scale
+                    peak = value if value > peak else peak  # a NaN in keep[0] stays: NaN row
+                if peak == -np.inf:
+                    row[:] = 0.0
+                    continue
+                total = 0.0
+                for j in range(valid):
+                    value = _fastmath.exp(keep[j] * scale - peak)
+                    row[j] = value
+                    total += value
             inverse = 1.0 / total
             for j in range(valid):
                 row[j] = row[j] * inverse

@@ -23,7 +23,7 @@ from ember._core.shapes import normalize_axis
 from ember._core.tensor import Tensor
 from ember.ops import movement
 from ember.ops._fastmath import KERNEL_DTYPES
-from ember.ops._softmax_kernels import cross_entropy_grad_rows, cross_entropy_rows
+from ember.ops._softmax_kernels import cross_entropy_grad_rows, cross_entropy_rows, sum_range
 from ember.ops._util import as_tensor, cast, unary_float
 from ember.ops.elementwise import exp, where
 from ember.ops.indexing import IndexOutOfRange
@@ -159,12 +159,11 @@ class SoftmaxCrossEntropy(Primitive):
                 f"{sorted({int(v) for v in target[outside][:8]})} outside [0, {classes}) "
                 f"for logits with {classes} classes (ignore_index={ignore_index}) at "
                 f"{user_frame()}")
-        limits = np.finfo(logits.dtype)
         exps = np.empty_like(logits)
         inverse = np.empty(logits.shape[0], dtype=logits.dtype)
         nll = np.empty_like(inverse)
-        cross_entropy_rows(logits, target, ignore_index, limits.dtype.type(limits.tiny ** 0.5),
-                           limits.max, exps, inverse, nll)
+        cross_entropy_rows(logits, target, ignore_index, *sum_range(logits.dtype), exps,
+                           inverse, nll)
         return WithResiduals(nll, (exps, inverse, valid, safe_target))
 
     def vjp(self, ctx, gy):

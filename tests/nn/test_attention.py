@@ -347,3 +347,26 @@ def test_gradients_through_the_weights_alone_and_the_output_alone():
                                       * probe).sum(), [q, k, v])
     assert gradcheck(lambda q, k, v: (attention_with_weights(q, k, v)[0] ** 2).sum(),
                      [q, k, v])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_kernel_shifts_only_rows_whose_unshifted_sum_leaves_range(dtype):
+    """The forward kernel exponentiates unshifted first; rows whose scores overflow (about
+    +-3000 here) or all underflow (bias -1000) are redone shifted by their maximum, and
+    match the shifted float64 formula like the ordinary rows."""
+    from ember.nn.functional.attention import SCALED_DOT_PRODUCT_ATTENTION
+
+    rng = np.random.default_rng(12)
+    q, k, v = (a.astype(dtype) for a in _draw(rng, (2, 2, 5, 4), (2, 2, 5, 4), (2, 2, 5, 3)))
+    q[0, 0] *= 1000.0  # overflowing rows (for float64 too: exp(3000) is inf)
+    for causal, bias in ((True, None), (False, np.full((5, 5), -1000.0, dtype))):
+        out, weights = SCALED_DOT_PRODUCT_ATTENTION.forward(np, q, k, v, bias, None,
+                                                            scale=1.0, causal=causal)
+        wide = [a.astype(np.float64) for a in (q, k, v)]
+        allowed = np.tril(np.ones((5, 5), bool)) if causal else None
+        expected = np_sdpa(*wide, allowed=allowed, bias=bias, scale=1.0)
+        assert np.isfinite(out).all()
+        tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10,
+                                                                           atol=1e-12)
+        np.testing.assert_allclose(out, expected, **tol)
+        np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)

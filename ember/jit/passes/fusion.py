@@ -74,18 +74,20 @@ def fuse(graph: Graph, min_group: int = MIN_GROUP, keep=frozenset()) -> Graph:
                    or any(value.id in keep for node in group.nodes for value in node.outputs))]
     if not chosen:
         return graph
+    _rematerialize(graph, chosen)
     return _rewrite(graph, chosen)
 
 
 class _Group:
-    __slots__ = ("shape", "nodes", "positions", "sealed", "merged")
+    __slots__ = ("shape", "nodes", "positions", "sealed", "merged", "recomputed")
 
     def __init__(self, shape):
         self.shape = shape
         self.nodes: list[Node] = []
-        self.positions: list[int] = []
+        self.positions: list[int] = []  # of its own members (not of recomputed ones)
         self.sealed = False
         self.merged = False  # absorbed into another group
+        self.recomputed: set[int] = set()  # ids of another group's members it recomputes
 
     def add(self, node: Node, position: int):
         self.nodes.append(node)
@@ -141,18 +143,106 @@ def _target(node: Node, readers: set):
     return None
 
 
+MAX_RECOMPUTED = 6  # members a rematerialized value may take to recompute
+# what a recomputed value may be made of: ops cheaper than an array's write and read back
+# (erf and exp are not: recomputing GELU's erf in its backward cost more than it saved)
+CHEAP = frozenset({"add", "subtract", "multiply", "negative", "positive", "square", "abs",
+                   "sign", "astype", "maximum", "minimum", "where", "equal", "not_equal",
+                   "less", "less_equal", "greater", "greater_equal", "logical_and",
+                   "logical_or", "logical_not"})
+
+
+def _rematerialize(graph: Graph, groups: list) -> None:
+    """Values a group would write only for later groups to read back (the intermediates a
+    forward group keeps for the backward pass, such as GELU's x / sqrt(2)) are recomputed
+    there from the first group's operands instead, when those are read there anyway: their
+    members join the later group too (a node may then belong to two groups), and one array
+    write and read per value is saved for a few arithmetic operations.
+
+    A value qualifies when it is no graph output, every reader outside its group is a member of
+    later groups of the same shape, it takes at most MAX_RECOMPUTED members, all CHEAP, to
+    compute, and each operand those members read is an operand of the reading group already,
+    or a graph input or capture."""
+    outputs = output_ids(graph)
+    read_by = reader_positions(graph)
+    group_at = {position: group for group in groups for position in group.positions}
+    for group in groups:
+        if group.nodes[-1].prim.name == "sum":
+            continue
+        inside = set(group.positions)
+        for node, position in zip(group.nodes, group.positions):
+            for value in node.outputs:
+                outside = [p for p in read_by.get(value.id, ()) if p not in inside]
+                if not outside or value.id in outputs:
+                    continue
+                readers = {id(group_at.get(p)): group_at.get(p) for p in outside}
+                if None in readers.values() or any(
+                        reader.shape != group.shape or reader.positions[0] < position
+                        for reader in readers.values()):
+                    continue
+                chain = _members_computing(group, value)
+                if len(chain) > MAX_RECOMPUTED or any(member.prim.name not in CHEAP
+                                                      for member in chain):
+                    continue
+                for reader in readers.values():
+                    if _recomputable(chain, reader):
+                        ids = {id(member) for member in chain}
+                        reader.nodes = chain + [member for member in reader.nodes
+                                                if id(member) not in ids]
+                        reader.recomputed |= ids
+
+
+def _members_computing(group, value) -> list:
+    """The members of `group` that `value` depends on, in group order."""
+    produced = {item.id: member for member in group.nodes for item in member.outputs}
+    needed, pending = set(), [value]
+    while pending:
+        member = produced.get(pending.pop().id)
+        if member is not None and id(member) not in needed:
+            needed.add(id(member))
+            pending.extend(item for item in member.inputs if isinstance(item, Value))
+    return [member for member in group.nodes if id(member) in needed]
+
+
+def _recomputable(chain, reader) -> bool:
+    """Every array `chain` reads from outside itself is one `reader` reads anyway (or a graph
+    input or capture, alive throughout): recomputing it there extends no array's life."""
+    made = {item.id for member in chain for item in member.outputs}
+    already = {item.id for member in reader.nodes if id(member) not in reader.recomputed
+               for item in member.inputs if isinstance(item, Value)}
+    for member in chain:
+        for item in member.inputs:
+            if isinstance(item, Value) and item.id not in made and item.id not in already \
+                    and getattr(item, "producer", None) is not None:
+                return False
+    return True
+
+
 def _rewrite(graph: Graph, groups: list) -> Graph:
     outputs = output_ids(graph)
     read_by = reader_positions(graph)
     members: set[int] = set()
     fused_at: dict[int, Node] = {}
+    # the groups each member node computes in (more than one for a recomputed value)
+    computed_in: dict[int, list] = {}
+    for group in groups:
+        for node in group.nodes:
+            computed_in.setdefault(id(node), []).append(group)
+    group_at = {position: group for group in groups for position in group.positions}
     for group in groups:
         inside_positions = set(group.positions)
         members |= inside_positions
         inside = {value.id for node in group.nodes for value in node.outputs}
-        exposed = [value for node in group.nodes for value in node.outputs
-                   if value.id in outputs
-                   or set(read_by.get(value.id, ())) - inside_positions]
+
+        def needed_outside(node, value):
+            # a reader needs the array unless it is a member of a group that also computes
+            # this node (this one, or one it was recomputed in)
+            return any(group_at.get(p) not in computed_in[id(node)]
+                       for p in read_by.get(value.id, ()))
+
+        exposed = [value for node in group.nodes if id(node) not in group.recomputed
+                   for value in node.outputs
+                   if value.id in outputs or needed_outside(node, value)]
         operands: list = []
         seen: set[int] = set()
         for node in group.nodes:

@@ -83,7 +83,8 @@ class ScaledDotProductAttention(Primitive):
                     scores = scores + bias
         if rows:
             flat = xp.ascontiguousarray(scores).reshape((-1,) + scores.shape[-2:])
-            _softmax_kernels.softmax_rows(flat, dtype.type(row_scale), bool(causal))
+            _softmax_kernels.softmax_rows(flat, dtype.type(row_scale), bool(causal),
+                                          *_softmax_kernels.sum_range(dtype))
             weights = flat.reshape(scores.shape)
         else:
             weights = _softmax_numpy(xp, scores, bias is not None, causal)
