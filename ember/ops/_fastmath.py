@@ -8,11 +8,19 @@ it directly.
 """
 from __future__ import annotations
 
+import warnings
+
 import numba
 import numpy as np
 from llvmlite import ir
 from numba.core import types
+from numba.core.errors import NumbaIRAssumptionWarning
 from numba.extending import intrinsic, overload
+
+# Numba's own pedantic SSA check warns ("variable ... is not in scope") whenever it compiles a
+# kernel that inlines these overloads; the compiled code is right (the kernels' tests compare
+# it with NumPy), and the warning, printed at every first compile, asks the user for nothing.
+warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what ember's Numba kernels take
 
