@@ -48,6 +48,8 @@ ELEMENTWISE.update({
     "logical_and": "(bool({0}) and bool({1}))", "logical_or": "(bool({0}) or bool({1}))",
     "logical_not": "(not {0})", "where": "({1} if {0} else {2})",
 })
+_TRANSCENDENTAL = {"exp", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "tanh",
+                   "sinh", "cosh", "sigmoid", "erf", "pow"}
 _FLOAT_ONLY = {"pow", "sigmoid", "erf", "sqrt", "exp", "expm1", "log", "log1p", "log2", "log10",
                "sin", "cos", "tan", "tanh", "sinh", "cosh", "floor", "ceil", "trunc"}
 
@@ -311,12 +313,15 @@ def generate_source(region: Region, plan) -> str:
     text[-1:-1] = sorted(imports)
     text += constants
     text += sorted(helpers)
-    # contraction: a * b + c as one fused multiply-add (rounded once, so never less accurate);
-    # the polynomials of exp32 and erf32 are mostly that, and the kernels are compute-bound.
+    # contraction (a * b + c as one fused multiply-add) where the region evaluates exp, erf
+    # and the like: their polynomials are mostly that, and such kernels are compute-bound.
+    # Plain arithmetic (an optimizer's update) rounds as eager NumPy does, bit for bit.
     # reassociation lets LLVM split the accumulation into vector lanes (float64 partial sums)
-    fastmath = "{'contract', 'reassoc'}" if inner else "{'contract'}"
-    text += ["", "", f"@njit(cache=True, error_model='numpy', parallel={plan.parallel}, "
-             f"fastmath={fastmath})", f"def kernel({', '.join(arguments)}):"]
+    flags = (["'contract'"] if any(node.prim.name in _TRANSCENDENTAL for node in region.nodes)
+             else []) + (["'reassoc'"] if inner else [])
+    fastmath = ", fastmath={" + ", ".join(flags) + "}" if flags else ""
+    text += ["", "", f"@njit(cache=True, error_model='numpy', parallel={plan.parallel}"
+             f"{fastmath})", f"def kernel({', '.join(arguments)}):"]
     indent = "    "
     for d in range(rank):
         if inner and d == rank - inner:
