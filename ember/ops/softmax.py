@@ -59,6 +59,17 @@ def _exp_and_sums(xp, x, axis):
     return work, exps, exps.sum(axis=axis, keepdims=True), shift
 
 
+def check_class_range(op: str, target, classes: int, ignore_index: int) -> None:
+    """Raise IndexOutOfRange, naming up to 8 of them, when the integer array `target` holds
+    class indices outside [0, classes) other than `ignore_index`."""
+    bad = ((target < 0) | (target >= classes)) & (target != ignore_index)
+    if bool(bad.any()):
+        values = sorted({int(v) for v in target[bad].reshape(-1)[:8].tolist()})
+        raise IndexOutOfRange(f"{op}: target holds class indices {values} outside [0, "
+                              f"{classes}) for an input with {classes} classes (ignore_index="
+                              f"{ignore_index}) at {user_frame()}")
+
+
 def _row_kernels_apply(xp, rows) -> bool:
     """Whether the Numba row kernels (ember/ops/_softmax_kernels.py) serve these (M, C) rows:
     NumPy float32/float64 with at least one class."""
@@ -131,6 +142,8 @@ class SoftmaxCrossEntropy(Primitive):
                 AbstractValue(rows, target.dtype, logits.device))
 
     def forward(self, xp, logits, target, ignore_index):
+        if xp is np:  # eager losses check first; a traced step meets the check here
+            check_class_range("softmax_cross_entropy", target, logits.shape[1], ignore_index)
         rows = xp.arange(logits.shape[0])
         valid = target != ignore_index
         safe_target = xp.where(valid, target, 0)
@@ -151,14 +164,6 @@ class SoftmaxCrossEntropy(Primitive):
     @staticmethod
     def _forward_kernel(logits, target, ignore_index, valid, safe_target):
         """One pass per row (`cross_entropy_rows`), with the same shift rule and residuals."""
-        classes = logits.shape[1]
-        outside = valid & ((target < 0) | (target >= classes))
-        if outside.any():  # eager losses check first; a traced step meets it here
-            raise IndexOutOfRange(
-                f"softmax_cross_entropy: target holds class indices "
-                f"{sorted({int(v) for v in target[outside][:8]})} outside [0, {classes}) "
-                f"for logits with {classes} classes (ignore_index={ignore_index}) at "
-                f"{user_frame()}")
         exps = np.empty_like(logits)
         inverse = np.empty(logits.shape[0], dtype=logits.dtype)
         nll = np.empty_like(inverse)

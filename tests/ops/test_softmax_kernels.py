@@ -71,3 +71,5 @@ def test_a_traced_step_with_a_target_out_of_range_gets_an_ember_error():
     assert float(step(x, ember.asarray(np.array([0, 3, 1])))) == pytest.approx(np.log(4))
     with pytest.raises(IndexOutOfRange, match=r"\[4\] outside \[0, 4\)"):
         step(x, ember.asarray(np.array([0, 4, 1])))
+    with pytest.raises(IndexOutOfRange, match=r"\[-3\] outside \[0, 4\)"):
+        step(x, ember.asarray(np.array([0, -3, 1])))  # would wrap around as a NumPy index

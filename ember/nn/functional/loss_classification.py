@@ -23,10 +23,9 @@ from ember.nn.functional.loss import (
 from ember.ops import movement
 from ember.ops._util import cast
 from ember.ops.elementwise import astype, exp, log, logaddexp, where
-from ember.ops.indexing import IndexOutOfRange
 from ember.ops.reduce import sum as reduce_sum
 from ember.ops.scatter import take, take_along_axis
-from ember.ops.softmax import log_softmax, softmax_cross_entropy
+from ember.ops.softmax import check_class_range, log_softmax, softmax_cross_entropy
 from ember.ops.special import floored_log
 
 
@@ -62,12 +61,7 @@ def _check_class_range(op: str, target: Tensor, classes: int, ignore_index: int)
     data = target._data
     if STATE.tracer is not None or data.size == 0:
         return
-    bad = ((data < 0) | (data >= classes)) & (data != ignore_index)
-    if bool(bad.any()):
-        values = sorted({int(v) for v in data[bad].reshape(-1)[:8].tolist()})
-        raise IndexOutOfRange(f"{op}: target holds class indices {values} outside [0, "
-                              f"{classes}) for an input with {classes} classes (ignore_index="
-                              f"{ignore_index}) at {user_frame()}")
+    check_class_range(op, data, classes, ignore_index)
 
 
 def _class_weight(op: str, weight, x: Tensor) -> Tensor | None:
