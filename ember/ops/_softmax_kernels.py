@@ -21,44 +21,52 @@ def sum_range(dtype) -> tuple:
     return limits.dtype.type(limits.tiny ** 0.5), limits.max
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _exp_row(source, out, count, lowest, highest):  # pragma: no cover - compiled
+    """out[:count] <- exp(source[:count] - shift); returns (their sum, shift).
+
+    The shift is 0 unless the unshifted sum falls outside [lowest, highest] (overflow, or
+    terms that may be subnormal: see `sum_range`); then it is the row's maximum (a NaN in
+    source[0] stays, making the row NaN). The maximum costs a pass that does not
+    vectorize, which typical rows never pay. `source` and `out` must not overlap."""
+    total = 0.0
+    for j in range(count):
+        value = _fastmath.exp(source[j])
+        out[j] = value
+        total += value
+    shift = lowest - lowest  # 0 in the row's dtype (lowest is finite): a float64 shift
+    # would make the shifted values, and so their exp, float64
+    if not (total >= lowest and total <= highest):
+        shift = source[0]
+        for j in range(1, count):
+            shift = source[j] if source[j] > shift else shift
+        total = 0.0
+        for j in range(count):
+            value = _fastmath.exp(source[j] - shift)
+            out[j] = value
+            total += value
+    return total, shift
+
+
 @numba.njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 def softmax_rows(scores, scale, causal, lowest, highest):  # pragma: no cover - compiled
     """scores (B, L, S) <- softmax(scores * scale) over S, in place; `scale`, `lowest` and
     `highest` have the scores' dtype. `causal` masks key j > i (top-left aligned); a row whose
-    keys are all masked or -inf gets zero weights.
-
-    As in `cross_entropy_rows`, the row is exponentiated unshifted first (a row maximum does
-    not vectorize, and cost half the kernel's time), and shifted by its maximum only when the
-    sum leaves [lowest, highest]."""
+    keys are all masked or -inf gets zero weights. Exponentiated by `_exp_row`."""
     batch, length, source = scores.shape
-    keep = np.empty(source, dtype=scores.dtype)  # the row as it came, for a shifted retry
+    scaled = np.empty(source, dtype=scores.dtype)  # the row times scale: `_exp_row`'s source
     for b in range(batch):
         for i in range(length):
             row = scores[b, i]
             valid = min(i + 1, source) if causal else source
             if valid == 0:
                 continue
-            total = 0.0
             for j in range(valid):
-                keep[j] = row[j]
-                value = _fastmath.exp(row[j] * scale)
-                row[j] = value
-                total += value
-            if not (total >= lowest and total <= highest):
-                # the row's own type (scale is passed in it): a float64 peak would make the
-                # shifted scores, and so their exp, float64
-                peak = keep[0] * scale
-                for j in range(1, valid):
-                    value = keep[j] * scale
-                    peak = value if value > peak else peak  # a NaN in keep[0] stays: NaN row
-                if peak == -np.inf:
-                    row[:] = 0.0
-                    continue
-                total = 0.0
-                for j in range(valid):
-                    value = _fastmath.exp(keep[j] * scale - peak)
-                    row[j] = value
-                    total += value
+                scaled[j] = row[j] * scale
+            total, peak = _exp_row(scaled, row, valid, lowest, highest)
+            if peak == -np.inf:  # every key masked
+                row[:] = 0.0
+                continue
             inverse = 1.0 / total
             for j in range(valid):
                 row[j] = row[j] * inverse
@@ -88,28 +96,13 @@ def cross_entropy_rows(logits, target, ignore_index, lowest, highest, exps, inve
     """Per row n of (M, C) `logits`: exps[n] <- exp(logits[n] - shift), inverse[n] <- 1 / its
     sum, nll[n] <- log(sum) + shift - logits[n, target[n]] (0 where target is ignore_index).
 
-    As `ember.ops.softmax._exp_and_sums` does, the shift is 0 unless the unshifted sum falls
-    outside [lowest, highest] (overflow, or terms that may be subnormal); then it is the row
-    maximum. A NaN in a row makes its loss NaN. Targets must lie in [0, C) or be ignored.
-    """
+    The shift is `_exp_row`'s (0 unless the unshifted sum leaves range, as in
+    `ember.ops.softmax._exp_and_sums`). A NaN in a row makes its loss NaN. Targets must lie in
+    [0, C) or be ignored."""
     rows, classes = logits.shape
     for n in range(rows):
-        x, e = logits[n], exps[n]
-        total = 0.0
-        for j in range(classes):
-            value = _fastmath.exp(x[j])
-            e[j] = value
-            total += value
-        shift = lowest - lowest  # 0 in the row's dtype (lowest is finite)
-        if not (total >= lowest and total <= highest):
-            shift = x[0]
-            for j in range(1, classes):
-                shift = x[j] if x[j] > shift else shift
-            total = 0.0
-            for j in range(classes):
-                value = _fastmath.exp(x[j] - shift)
-                e[j] = value
-                total += value
+        x = logits[n]
+        total, shift = _exp_row(x, exps[n], classes, lowest, highest)
         inverse[n] = 1.0 / total
         t = target[n]
         nll[n] = 0.0 if t == ignore_index else np.log(total) + shift - x[t]
