@@ -43,6 +43,11 @@ def _assign(node, operand, value) -> None:
     node.prim.inplace[list(node.outputs).index(value)] = list(node.inputs).index(operand)
 
 
+def state_finals(graph: Graph, state_targets) -> list:
+    """The graph values holding the new contents of `state_targets` (its last outputs)."""
+    return graph.outputs[len(graph.outputs) - len(state_targets):]
+
+
 def plan_state_updates(graph: Graph, state_targets) -> int:
     """Fused kernels computing a state tensor's new value from its captured value (read once,
     elementwise, nothing reading the old value later) write it into the tensor's storage.
@@ -54,7 +59,7 @@ def plan_state_updates(graph: Graph, state_targets) -> int:
     position_of = {id(node): position for position, node in enumerate(graph.nodes)}
     readers = reader_positions(graph)
     outputs = [value.id for value in graph.outputs]
-    finals = graph.outputs[len(graph.outputs) - len(state_targets):]
+    finals = state_finals(graph, state_targets)
     planned = 0
     for tensor, value in zip(state_targets, finals):
         node, old = value.producer, capture_of.get(id(tensor))
