@@ -41,6 +41,7 @@ from ember.jit.passes.inplace import (
     plan_state_updates,
     state_finals,
 )
+from ember.jit.passes.bias import fold_bias
 from ember.jit.passes.layout import fold_transposes
 from ember.jit.trace import Tracer
 
@@ -83,9 +84,11 @@ class _Entry:
     def __init__(self, graph, structure, guards=(), grad_leaves=(), state_targets=(),
                  fuse_kernels=False, grad_modes=None, cleared_grads=(), fresh_grads=()):
         self.graph = graph  # after the optimization passes (what `lower` shows)
-        # what runs: transposes folded into GEMMs, elementwise groups as fused kernels
+        # what runs: transposes folded into GEMMs, dense biases into the losses reading them,
+        # elementwise groups as fused kernels
         finals = {value.id for value in state_finals(graph, state_targets)}
-        self.compiled = fuse(fold_transposes(graph), keep=finals) if fuse_kernels else graph
+        self.compiled = fuse(fold_bias(fold_transposes(graph)), keep=finals) if fuse_kernels \
+            else graph
         if fuse_kernels:  # before the first run: kernels are generated to write in place
             plan_state_updates(self.compiled, state_targets)
             plan_buffer_reuse(self.compiled)

@@ -22,27 +22,30 @@ def sum_range(dtype) -> tuple:
 
 
 @numba.njit(inline="always", error_model="numpy")
-def _exp_row(source, out, count, lowest, highest):  # pragma: no cover - compiled
-    """out[:count] <- exp(source[:count] - shift); returns (their sum, shift).
+def _exp_row(source, offset, out, count, lowest, highest):  # pragma: no cover - compiled
+    """out[:count] <- exp(x - shift) for x = source[:count] (+ offset[:count] unless `offset`
+    is None: Numba prunes the branch per call site); returns (their sum, shift).
 
     The shift is 0 unless the unshifted sum falls outside [lowest, highest] (overflow, or
     terms that may be subnormal: see `sum_range`); then it is the row's maximum (a NaN in
-    source[0] stays, making the row NaN). The maximum costs a pass that does not
-    vectorize, which typical rows never pay. `source` and `out` must not overlap."""
+    x[0] stays, making the row NaN). The maximum costs a pass that does not vectorize, which
+    typical rows never pay. `source` and `out` must not overlap."""
     total = 0.0
     for j in range(count):
-        value = _fastmath.exp(source[j])
+        value = _fastmath.exp(source[j] if offset is None else source[j] + offset[j])
         out[j] = value
         total += value
     shift = lowest - lowest  # 0 in the row's dtype (lowest is finite): a float64 shift
     # would make the shifted values, and so their exp, float64
     if not (total >= lowest and total <= highest):
-        shift = source[0]
+        shift = source[0] if offset is None else source[0] + offset[0]
         for j in range(1, count):
-            shift = source[j] if source[j] > shift else shift
+            x = source[j] if offset is None else source[j] + offset[j]
+            shift = x if x > shift else shift
         total = 0.0
         for j in range(count):
-            value = _fastmath.exp(source[j] - shift)
+            x = source[j] if offset is None else source[j] + offset[j]
+            value = _fastmath.exp(x - shift)
             out[j] = value
             total += value
     return total, shift
@@ -63,7 +66,7 @@ def softmax_rows(scores, scale, causal, lowest, highest):  # pragma: no cover - 
                 continue
             for j in range(valid):
                 scaled[j] = row[j] * scale
-            total, peak = _exp_row(scaled, row, valid, lowest, highest)
+            total, peak = _exp_row(scaled, None, row, valid, lowest, highest)
             if peak == -np.inf:  # every key masked
                 row[:] = 0.0
                 continue
@@ -91,10 +94,11 @@ def softmax_rows_backward(grad, weights, scale):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
-def cross_entropy_rows(logits, target, ignore_index, lowest, highest, exps, inverse,
+def cross_entropy_rows(logits, bias, target, ignore_index, lowest, highest, exps, inverse,
                        nll):  # pragma: no cover - compiled
-    """Per row n of (M, C) `logits`: exps[n] <- exp(logits[n] - shift), inverse[n] <- 1 / its
-    sum, nll[n] <- log(sum) + shift - logits[n, target[n]] (0 where target is ignore_index).
+    """Per row n of (M, C) `logits` plus the (C,) `bias` (None: no bias): with x[n] =
+    logits[n] + bias, exps[n] <- exp(x[n] - shift), inverse[n] <- 1 / its sum,
+    nll[n] <- log(sum) + shift - x[n, target[n]] (0 where target is ignore_index).
 
     The shift is `_exp_row`'s (0 unless the unshifted sum leaves range, as in
     `ember.ops.softmax._exp_and_sums`). A NaN in a row makes its loss NaN. Targets must lie in
@@ -102,10 +106,14 @@ def cross_entropy_rows(logits, target, ignore_index, lowest, highest, exps, inve
     rows, classes = logits.shape
     for n in range(rows):
         x = logits[n]
-        total, shift = _exp_row(x, exps[n], classes, lowest, highest)
+        total, shift = _exp_row(x, bias, exps[n], classes, lowest, highest)
         inverse[n] = 1.0 / total
         t = target[n]
-        nll[n] = 0.0 if t == ignore_index else np.log(total) + shift - x[t]
+        if t == ignore_index:
+            nll[n] = 0.0
+        else:
+            picked = x[t] if bias is None else x[t] + bias[t]
+            nll[n] = np.log(total) + shift - picked
 
 
 @numba.njit(cache=True, error_model="numpy")

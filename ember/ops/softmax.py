@@ -142,13 +142,19 @@ class SoftmaxCrossEntropy(Primitive):
                 AbstractValue(rows, target.dtype, logits.device))
 
     def forward(self, xp, logits, target, ignore_index):
+        return self._losses(xp, logits, None, target, ignore_index)
+
+    def _losses(self, xp, logits, bias, target, ignore_index):
+        """The forward of `logits + bias` (bias (C,) or None)."""
         if xp is np:  # eager losses check first; a traced step meets the check here
             check_class_range("softmax_cross_entropy", target, logits.shape[1], ignore_index)
         rows = xp.arange(logits.shape[0])
         valid = target != ignore_index
         safe_target = xp.where(valid, target, 0)
         if _row_kernels_apply(xp, logits):
-            return self._forward_kernel(logits, target, ignore_index, valid, safe_target)
+            return self._forward_kernel(logits, bias, target, ignore_index, valid, safe_target)
+        if bias is not None:
+            logits = logits + bias
         work, exps, sums, shift = _exp_and_sums(xp, logits, 1)
         picked = work[rows, safe_target]
         if shift is not None:
@@ -162,12 +168,13 @@ class SoftmaxCrossEntropy(Primitive):
         return WithResiduals(nll, residuals)
 
     @staticmethod
-    def _forward_kernel(logits, target, ignore_index, valid, safe_target):
-        """One pass per row (`cross_entropy_rows`), with the same shift rule and residuals."""
+    def _forward_kernel(logits, bias, target, ignore_index, valid, safe_target):
+        """One pass per row (`cross_entropy_rows`), with the same shift rule and residuals;
+        a `bias` (C,) is added to every row as it is read."""
         exps = np.empty_like(logits)
         inverse = np.empty(logits.shape[0], dtype=logits.dtype)
         nll = np.empty_like(inverse)
-        cross_entropy_rows(logits, target, ignore_index, *sum_range(logits.dtype), exps,
+        cross_entropy_rows(logits, bias, target, ignore_index, *sum_range(logits.dtype), exps,
                            inverse, nll)
         return WithResiduals(nll, (exps, inverse, valid, safe_target))
 
@@ -188,6 +195,29 @@ class SoftmaxCrossEntropy(Primitive):
         probs_unnormalized = Tensor(exps, device)
         prob_scale = scale * Tensor(inverse_sums, device)
         return apply(SOFTMAX_CE_GRAD, probs_unnormalized, safe_target, prob_scale, scale), None
+
+
+class SoftmaxCrossEntropyBias(SoftmaxCrossEntropy):
+    """`softmax_cross_entropy(logits + bias, target)` for a (C,) bias, outputs and residuals
+    alike, without the (M, C) sum: the row kernel adds the bias as it reads each row.
+
+    Made by `ember.jit.passes.bias.fold_bias` from a dense layer's bias add whose only
+    reader is the loss (after differentiation: the backward reads only the residuals)."""
+
+    name = "softmax_cross_entropy_bias"
+    differentiable = False
+
+    def infer(self, logits, bias, target, ignore_index):
+        if tuple(bias.shape) != tuple(logits.shape[1:]) or bias.dtype != logits.dtype:
+            raise shape_error("softmax_cross_entropy_bias", "expected a (C,) bias of the "
+                              "logits' dtype", logits, bias)
+        return super().infer(logits, target, ignore_index)
+
+    def residual_avals(self, logits, bias, target, ignore_index):
+        return super().residual_avals(logits, target, ignore_index)
+
+    def forward(self, xp, logits, bias, target, ignore_index):
+        return self._losses(xp, logits, bias, target, ignore_index)
 
 
 class SoftmaxCrossEntropyGrad(Primitive):
@@ -220,6 +250,7 @@ class SoftmaxCrossEntropyGrad(Primitive):
 
 SOFTMAX, LOG_SOFTMAX = Softmax(), LogSoftmax()
 SOFTMAX_CE, SOFTMAX_CE_GRAD = SoftmaxCrossEntropy(), SoftmaxCrossEntropyGrad()
+SOFTMAX_CE_BIAS = SoftmaxCrossEntropyBias()
 
 
 # ---- public functions -------------------------------------------------------------------------

@@ -53,6 +53,11 @@ ROWS = [
     *_axis_rows("std", ember.std, np.std, shapes=SHAPES[1:], double=True),
     *_axis_rows("logsumexp", ember.logsumexp, _logsumexp, double=True),
     OpSpec("sum_int", ember.sum, np.sum, SHAPES, dtypes=("int64", "int32"), grad=()),
+    # leading axes over >= 64 columns: the GEMV path (ones @ x) of float arrays
+    OpSpec("sum_leading_axes", lambda x: ember.sum(x, axis=(0, 1)),
+           lambda x: np.sum(x, axis=(0, 1)), [((3, 2, 64),)], double=True),
+    OpSpec("sum_leading_keepdims", lambda x: ember.sum(x, axis=0, keepdims=True),
+           lambda x: np.sum(x, axis=0, keepdims=True), [((5, 70),)], double=True),
     OpSpec("prod_with_zero", lambda x: ember.prod(x, axis=1), lambda x: np.prod(x, axis=1),
            [((3, 4),)], make=_with_zero),  # second order at an exact zero: see cumprod
     OpSpec("var_unbiased", lambda x: ember.var(x, axis=0, correction=1),

@@ -105,9 +105,9 @@ def plan_buffer_reuse(graph: Graph) -> int:
 # Primitives whose results never share memory with their operands (others may return views).
 FRESH_RESULTS = frozenset({
     "dense", "matmul", "matmul_t", "sum", "convolution", "softmax", "softmax_cross_entropy",
-    "softmax_cross_entropy_grad", "normalize", "normalize_grad", "scaled_dot_product_attention",
-    "scaled_dot_product_attention_grad", "lstm_sequence", "lstm_sequence_grad",
-    "gru_sequence", "gru_sequence_grad", "embedding", "embedding_grad"})
+    "softmax_cross_entropy_bias", "softmax_cross_entropy_grad", "normalize", "normalize_grad",
+    "scaled_dot_product_attention", "scaled_dot_product_attention_grad", "lstm_sequence",
+    "lstm_sequence_grad", "gru_sequence", "gru_sequence_grad", "embedding", "embedding_grad"})
 
 
 def plan_persistent_buffers(graph: Graph) -> int:
