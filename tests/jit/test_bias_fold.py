@@ -60,12 +60,12 @@ def test_a_jitted_step_matches_eager_and_folds_only_when_the_loss_is_the_only_re
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
 def test_the_primitive_matches_the_loss_of_logits_plus_bias(dtype):
-    # float16 takes the NumPy path, the others the row kernel. In float32 and float64 row 1
-    # leaves float32's exp range (the kernel's shifted pass); row 2 is ignored.
+    # float16 takes the NumPy path, the others the row kernel, where row 1 leaves exp's range
+    # (the kernel's shifted pass); row 2 is ignored.
     rng = np.random.default_rng(2)
     logits = rng.standard_normal((4, 11)).astype(dtype)
     bias = rng.standard_normal(11).astype(dtype)
-    logits[1] += np.asarray(8.0 if dtype == "float16" else 120.0, dtype)
+    logits[1] += np.asarray({"float16": 8.0, "float32": 120.0, "float64": 800.0}[dtype], dtype)
     target = np.array([3, 0, -100, 10])
     got = SOFTMAX_CE_BIAS.forward(np, logits, bias, target, -100)
     plain = SOFTMAX_CE.forward(np, (logits + bias).astype(dtype), target, -100)
